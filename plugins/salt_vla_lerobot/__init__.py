@@ -1,0 +1,1 @@
+"""salt-vla plugin: lerobot (under construction)."""

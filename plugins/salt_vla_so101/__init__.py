@@ -1,0 +1,1 @@
+"""salt-vla plugin: so101 (under construction)."""

@@ -1,0 +1,1 @@
+"""salt-vla plugin: videomae (under construction)."""

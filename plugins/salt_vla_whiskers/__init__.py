@@ -1,0 +1,1 @@
+"""salt-vla plugin: whiskers (under construction)."""

@@ -1,0 +1,41 @@
+"""The ``salt-vla`` command line: core subcommands plus those plugins add via ``register_commands``."""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+
+from salt_vla import __version__
+from salt_vla.cli.plugins_cmd import plugins_command
+from salt_vla.plugins import PluginLoadWarning, plugin_manager, plugin_statuses
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="salt-vla")
+def cli() -> None:
+    """SALT video pretraining and robot-policy evaluation.
+
+    Plugins add subcommands; `salt-vla plugins` lists what is installed.
+    """
+
+
+cli.add_command(plugins_command)
+
+
+def _add_plugin_commands(group: click.Group) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PluginLoadWarning)  # `salt-vla plugins` shows failures in full
+        manager = plugin_manager()
+        plugin_statuses()
+    for impl in manager.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(**{arg: group for arg in impl.argnames})
+        except Exception as exc:
+            click.echo(f"warning: plugin {impl.plugin_name!r} failed to add its commands: {exc}", err=True)
+
+
+def main() -> None:
+    """Entry point of the ``salt-vla`` console script."""
+    _add_plugin_commands(cli)
+    cli()
