@@ -63,11 +63,11 @@ class BlockSpec:
     def block_size(self, grid: Grid, generator: torch.Generator) -> tuple[int, int, int]:
         """Draw one block size ``(t, h, w)`` in tokens, each at least 1 and at most the grid."""
         frames, height, width = grid
-        t = max(1, min(frames, int(round(frames * _uniform(generator, *self.temporal_scale)))))
+        t = max(1, min(frames, round(frames * _uniform(generator, *self.temporal_scale))))
         area = height * width * _uniform(generator, *self.spatial_scale)
         ratio = _uniform(generator, *self.aspect_ratio)
-        h = max(1, min(height, int(round(math.sqrt(area * ratio)))))
-        w = max(1, min(width, int(round(math.sqrt(area / ratio)))))
+        h = max(1, min(height, round(math.sqrt(area * ratio))))
+        w = max(1, min(width, round(math.sqrt(area / ratio))))
         return t, h, w
 
     def context_frames(self, grid: Grid) -> int:
@@ -81,7 +81,7 @@ class BlockSpec:
                 f"BlockSpec.max_temporal_keep={self.max_temporal_keep} leaves no context frame on a grid with "
                 f"{frames} token frames; use at least {1 / frames:.3g}."
             )
-        t_min = max(1, min(frames, int(round(frames * self.temporal_scale[0]))))
+        t_min = max(1, min(frames, round(frames * self.temporal_scale[0])))
         area_min = height * width * self.spatial_scale[0]
         # The smallest block over all aspect ratios: if even it covers the whole grid, no context is possible.
         if t_min >= frames and area_min >= height * width:

@@ -24,7 +24,7 @@ class RandomTubeMasker:
 
     def masked_per_frame(self, grid: Grid) -> int:
         plane = grid[1] * grid[2]
-        masked = int(round(self.ratio * plane))
+        masked = round(self.ratio * plane)
         if not 0 < masked < plane:
             raise ValueError(
                 f"RandomTubeMasker ratio={self.ratio} masks {masked} of {plane} positions on grid {grid}; "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -29,9 +31,9 @@ def test_warmup_cosine_invariants(peak, floor_fraction, total, warmup_fraction):
     assert all(v >= min(floor, 0.0) - 1e-12 for v in values)
     assert all(v <= peak * (1 + 1e-9) for v in values)
     after_warmup = [schedule(s) for s in range(warmup, total + 1, max(1, total // 50))]
-    assert all(a >= b - 1e-12 for a, b in zip(after_warmup, after_warmup[1:]))  # non-increasing decay
+    assert all(a >= b - 1e-12 for a, b in itertools.pairwise(after_warmup))  # non-increasing decay
     during_warmup = [schedule(s) for s in range(0, warmup + 1, max(1, warmup // 20 or 1))]
-    assert all(a <= b + 1e-12 for a, b in zip(during_warmup, during_warmup[1:]))
+    assert all(a <= b + 1e-12 for a, b in itertools.pairwise(during_warmup))
     assert schedule(total + 10_000) == schedule(total)  # holds after the end
 
 
@@ -41,7 +43,7 @@ def test_cosine_ramp_endpoints_and_monotone(start, end, total):
     assert ramp(0) == pytest.approx(start) and ramp(total) == pytest.approx(end)
     values = [ramp(s) for s in range(total + 1)]
     sign = 1 if end >= start else -1
-    assert all(sign * (b - a) >= -1e-12 for a, b in zip(values, values[1:]))
+    assert all(sign * (b - a) >= -1e-12 for a, b in itertools.pairwise(values))
 
 
 def test_weight_decay_ramp_of_the_paper():
