@@ -1,0 +1,153 @@
+"""Every difference between LeRobot 0.4.4 and LeRobot >= 0.5 that the adapters meet, in one place.
+
+LeRobot 0.4.4 runs on Python 3.11 (what CI has); LeRobot >= 0.5 needs Python >= 3.12 and mainline
+transformers 5.x. The calls the adapters make (``get_policy_class``, ``make_pre_post_processors``,
+``PreTrainedConfig.from_pretrained``, ``predict_action_chunk``) kept their names; what differs:
+
+- Pi0 / Pi0.5 in 0.4.4 need a transformers fork that only exists on git: building the model raises
+  ``ValueError("An incorrect transformer version is used ...")``. We check before building (the
+  fork's marker module) and translate the late failure too, into :class:`LeRobotVersionError`.
+- ``PreTrainedPolicy.from_pretrained`` loads non-strictly in both; the adapter checks the keys itself.
+- The flow-matching policies take their noise as ``predict_action_chunk(batch, noise=...)`` in both
+  (0.4.4 SmolVLA names it; >= 0.5 Pi0 forwards ``**kwargs`` to ``sample_actions(noise=...)``).
+
+Nothing here imports LeRobot at module level: :func:`require_lerobot` does, with the install hint.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from typing import Any
+
+INSTALL_HINT = 'pip install "salt-vla[lerobot]"'
+FLOW_MATCHING_FAMILIES = frozenset({"smolvla", "pi0", "pi05"})
+PI_FAMILIES = frozenset({"pi0", "pi05"})
+_PI_TRANSFORMERS_MARKER = "transformers.models.siglip.check"
+_INCORRECT_TRANSFORMERS = "incorrect transformer version"
+
+
+class LeRobotMissingError(ImportError):
+    """LeRobot (the ``lerobot`` extra) is not installed."""
+
+
+class LeRobotVersionError(RuntimeError):
+    """The installed LeRobot (or its transformers) cannot run the requested policy family."""
+
+
+def require_lerobot() -> Any:
+    """Import and return the ``lerobot`` package, or raise :class:`LeRobotMissingError` with the fix."""
+    try:
+        return importlib.import_module("lerobot")
+    except ImportError as error:
+        raise LeRobotMissingError(
+            f"LeRobot policies need the `lerobot` extra, which is not installed ({error}). "
+            f"Install it with: {INSTALL_HINT}"
+        ) from error
+
+
+@cache
+def lerobot_version() -> tuple[int, int, int]:
+    """The installed LeRobot version as ``(major, minor, patch)`` (pre-release tags dropped)."""
+    raw = str(getattr(require_lerobot(), "__version__", "0.0.0"))
+    parts = []
+    for piece in raw.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit()) or "0"
+        parts.append(int(digits))
+    while len(parts) < 3:
+        parts.append(0)
+    return parts[0], parts[1], parts[2]
+
+
+def version_text() -> str:
+    return ".".join(map(str, lerobot_version()))
+
+
+def _pi_unsupported(family: str, cause: str) -> LeRobotVersionError:
+    import sys
+
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return LeRobotVersionError(
+        f"{family} cannot run with LeRobot {version_text()} on Python {python}: {cause}. "
+        f"Pi0 and Pi0.5 need LeRobot >= 0.5, which needs Python >= 3.12 (it uses mainline transformers 5.x): "
+        f'on Python >= 3.12 run `pip install "lerobot[pi]>=0.5" "salt-vla[lerobot]"`. ACT and SmolVLA work with '
+        f"LeRobot {version_text()}."
+    )
+
+
+def check_family_supported(family: str) -> None:
+    """Raise :class:`LeRobotVersionError` early when ``family`` cannot be built with this LeRobot.
+
+    LeRobot 0.4.4's Pi0/Pi0.5 build a 3B-parameter model before they notice the missing transformers
+    fork; this check looks for the fork's marker module first, so the user waits for nothing.
+    """
+    if family not in PI_FAMILIES or lerobot_version() >= (0, 5, 0):
+        return
+    try:
+        marker = importlib.import_module(_PI_TRANSFORMERS_MARKER)
+        ok = bool(marker.check_whether_transformers_replace_is_installed_correctly())
+    except Exception:
+        ok = False
+    if not ok:
+        raise _pi_unsupported(family, "its modeling code needs a transformers fork that only exists on git "
+                                      "(LeRobot raises 'An incorrect transformer version is used')")
+
+
+def get_policy_class(family: str) -> type:
+    """LeRobot's ``PreTrainedPolicy`` subclass for ``family`` (``"act"``, ``"smolvla"``, ``"pi0"``, ``"pi05"``)."""
+    require_lerobot()
+    check_family_supported(family)
+    from lerobot.policies.factory import get_policy_class as lerobot_get_policy_class
+
+    try:
+        return lerobot_get_policy_class(family)
+    except ImportError as error:
+        extra = "smolvla" if family == "smolvla" else ("pi" if family in PI_FAMILIES else family)
+        raise LeRobotMissingError(
+            f"LeRobot {version_text()} cannot import the {family!r} policy ({error}). Install its extra: "
+            f'pip install "lerobot[{extra}]"'
+        ) from error
+
+
+def load_policy(policy_class: type, path: str, config: Any) -> Any:
+    """``policy_class.from_pretrained(path, config=config)``, translating the Pi0 transformers failure."""
+    try:
+        return policy_class.from_pretrained(path, config=config)
+    except ValueError as error:
+        if _INCORRECT_TRANSFORMERS in str(error):
+            raise _pi_unsupported(getattr(config, "type", "pi0"), str(error)) from error
+        raise
+
+
+def load_config(path: str) -> Any:
+    """The policy's ``PreTrainedConfig`` subclass instance read from ``path/config.json``."""
+    require_lerobot()
+    from lerobot.configs.policies import PreTrainedConfig
+
+    return PreTrainedConfig.from_pretrained(path)
+
+
+def load_processors(config: Any, path: str, *, device: str) -> tuple[Any, Any]:
+    """The checkpoint's saved ``(preprocessor, postprocessor)``, with the device step set to ``device``.
+
+    A checkpoint trained on a GPU saves ``device_processor: cuda``; overriding it is what lets the same
+    directory run on a CPU-only machine (and the other way round).
+    """
+    require_lerobot()
+    from lerobot.policies.factory import make_pre_post_processors
+
+    return make_pre_post_processors(
+        config,
+        pretrained_path=path,
+        preprocessor_overrides={"device_processor": {"device": device}},
+    )
+
+
+def predict_action_chunk(policy: Any, batch: dict[str, Any], noise: Any | None) -> Any:
+    """``policy.predict_action_chunk(batch)``, passing ``noise`` to flow-matching policies.
+
+    Returns ``[B, L, A]`` *normalised* actions (the postprocessor is applied by the caller).
+    """
+    if noise is None:
+        return policy.predict_action_chunk(batch)
+    return policy.predict_action_chunk(batch, noise=noise)

@@ -1,0 +1,163 @@
+"""Load a LeRobot checkpoint as a :class:`~salt_vla_lerobot.adapter.LeRobotPolicy`, checking it on the way.
+
+The order is cheap first: the source string, ``config.json``'s policy type, the processor files, the
+action/state dimensions, depth, the camera mapping and the normalisation statistics are all checked
+before the model is built, so a broken checkpoint fails in a second, not after a 3B-parameter load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from salt_vla.robot import SO101_ACTION_NAMES, SO101_CAMERAS, SO101_JOINTS
+from salt_vla.weights import check_state_dict
+from salt_vla_lerobot import compat
+from salt_vla_lerobot.adapter import LeRobotPolicy
+from salt_vla_lerobot.cameras import parse_camera_map, policy_cameras, resolve_camera_map
+from salt_vla_lerobot.checks import (
+    CheckpointError,
+    check_depth,
+    check_dimensions,
+    check_processor_files,
+    check_stats,
+)
+from salt_vla_lerobot.sources import checkpoint_dir
+
+FAMILIES = ("act", "smolvla", "pi0", "pi05")
+
+
+def checkpoint_type(directory: Path) -> str:
+    """The ``type`` field of ``directory/config.json`` (``"act"``, ``"smolvla"``, ...)."""
+    config = directory / "config.json"
+    if not config.is_file():
+        raise CheckpointError(
+            f"{directory} has no config.json, so it is not a LeRobot policy checkpoint (it holds: "
+            f"{', '.join(sorted(p.name for p in directory.iterdir())) or 'nothing'}). After `lerobot-train` the "
+            "checkpoint is <output_dir>/checkpoints/<step>/pretrained_model."
+        )
+    try:
+        return str(json.loads(config.read_text())["type"])
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{config} has no policy 'type' field ({error}).") from error
+
+
+def check_device(device: str) -> str:
+    """``device`` as a string, refused with the reason if torch cannot use it."""
+    text = str(device)
+    try:
+        parsed = torch.device(text)
+    except RuntimeError as error:
+        raise ValueError(f"Unknown torch device {text!r} ({error}); use 'cpu', 'cuda', 'cuda:1' or 'mps'.") from error
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={text!r} but torch sees no CUDA GPU here (torch {torch.__version__}); use device='cpu'.")
+    return text
+
+
+def check_weights(policy: Any, weights: Path, *, where: str) -> None:
+    """Raise one error listing every missing, unexpected or mis-shaped key of ``weights`` against ``policy``.
+
+    LeRobot loads non-strictly, so a checkpoint with missing weights silently runs on random ones. Tensors
+    that share storage (tied weights) count as present when any of their aliases is in the file.
+    """
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as handle:
+        given = {key: torch.empty(handle.get_slice(key).get_shape(), device="meta") for key in handle.keys()}
+    aliases: dict[int, list[str]] = {}
+    for key, tensor in policy.state_dict().items():
+        if tensor.numel():
+            aliases.setdefault(tensor.data_ptr(), []).append(key)
+    for group in aliases.values():
+        present = next((given[k] for k in group if k in given), None)
+        if present is not None:
+            given.update({k: present for k in group if k not in given})
+    check_state_dict(policy, given, what=where, hint="The checkpoint was saved from a different policy configuration.")
+
+
+def load_lerobot_policy(
+    family: str,
+    source: str | os.PathLike[str],
+    *,
+    device: str = "cpu",
+    camera_map: Mapping[str, str | None] | str | None = None,
+    task_cameras: Sequence[str] = SO101_CAMERAS,
+    action_names: Sequence[str] = SO101_ACTION_NAMES,
+    state_dim: int | None = len(SO101_JOINTS),
+    depth: bool = False,
+    n_action_steps: int | None = None,
+) -> LeRobotPolicy:
+    """Load ``source`` (a directory or Hub id) as a ``family`` policy adapter for a task.
+
+    Args:
+        family: ``"act"``, ``"smolvla"``, ``"pi0"`` or ``"pi05"``; must match the checkpoint's type.
+        source: a checkpoint directory, ``local-dir:<path>``, or a Hub id ``org/name`` / ``hf-hub:org/name@rev``.
+        device: where the model runs (``"cpu"``, ``"cuda"``); overrides the device saved in the processors.
+        camera_map: policy camera -> task camera, as a dict or ``"a=overhead_cam,b=wrist_cam"``.
+        task_cameras: cameras the task renders (SO-101: overhead_cam, wrist_cam).
+        action_names: the task's action dimensions (SO-101: five joints in degrees, gripper in [0, 100]).
+        state_dim: the task's state size (``None`` skips the check).
+        depth: whether the task renders depth maps (policies with ``*_depth`` inputs need it).
+        n_action_steps: execute this many actions of each chunk before re-planning (``<= chunk_size``).
+
+    Raises:
+        WeightSourceError, CheckpointError (and its subclasses), LeRobotMissingError, LeRobotVersionError:
+        each says what was seen and how to fix it. Degenerate statistics only warn.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"Unknown LeRobot policy family {family!r}; choose one of {', '.join(FAMILIES)}.")
+    compat.require_lerobot()
+    device = check_device(device)
+    where = f"{family}:{source}"
+    directory = checkpoint_dir(source)
+    found = checkpoint_type(directory)
+    if found != family:
+        raise CheckpointError(
+            f"{where} is a {found!r} checkpoint, not {family!r}: write '{found}:{source}'."
+            if found in FAMILIES else f"{where} is a {found!r} checkpoint; salt-vla adapts {', '.join(FAMILIES)}."
+        )
+    compat.check_family_supported(family)
+    check_processor_files(directory)
+
+    config = compat.load_config(str(directory))
+    config.device = device
+    if n_action_steps is not None:
+        if not 1 <= n_action_steps <= config.chunk_size:
+            raise ValueError(f"n_action_steps must be in [1, chunk_size={config.chunk_size}]; got {n_action_steps}.")
+        config.n_action_steps = n_action_steps
+    check_dimensions(config, action_names=action_names, state_dim=state_dim, where=where)
+    check_depth(config, depth=depth, where=where)
+    if isinstance(camera_map, str):
+        camera_map = parse_camera_map(camera_map)
+    cameras = resolve_camera_map(policy_cameras(config), task_cameras, camera_map,
+                                 allow_missing=family in compat.FLOW_MATCHING_FAMILIES, where=where)
+    if family == "smolvla":
+        _check_smolvla_backbone(config, where)
+
+    preprocessor, postprocessor = compat.load_processors(config, str(directory), device=device)
+    action_mode = config.normalization_mapping.get("ACTION")
+    check_stats(preprocessor, postprocessor, where=where, action_mode=getattr(action_mode, "value", action_mode))
+
+    policy = compat.load_policy(compat.get_policy_class(family), str(directory), config)
+    if family not in compat.PI_FAMILIES:  # Pi0's own loader remaps keys and reports what is missing
+        check_weights(policy, directory / "model.safetensors", where=where)
+    policy.eval()
+    policy.reset()
+    return LeRobotPolicy(policy, preprocessor, postprocessor, family=family, source=str(source), camera_map=cameras,
+                         action_names=action_names, device=device)
+
+
+def _check_smolvla_backbone(config: Any, where: str) -> None:
+    """SmolVLA's config names its VLM backbone; a local path saved on another machine fails obscurely."""
+    name = str(config.vlm_model_name)
+    is_path = name.startswith(("/", ".", "~")) or name.count("/") != 1
+    if is_path and not Path(name).expanduser().exists():
+        raise CheckpointError(
+            f"{where}: its config names the VLM backbone by a local path, {name!r}, which does not exist here. "
+            "Copy that directory to this path, or edit vlm_model_name in the checkpoint's config.json."
+        )

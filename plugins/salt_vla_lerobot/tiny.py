@@ -1,0 +1,196 @@
+"""Tiny LeRobot checkpoints built offline: for tests, CPU benchmarks and smoke runs, never for results.
+
+Each builder makes a randomly initialised policy of the real LeRobot class with small sizes, fits its
+processors to plausible SO-101 statistics, and saves the whole checkpoint (config, weights, processors)
+the way ``lerobot-train`` does, so the adapters load it exactly as they load a trained one.
+
+- :func:`build_tiny_act`: ACT with a ResNet-18 backbone left unpretrained (no torchvision download).
+- :func:`build_tiny_smolvla`: SmolVLA on a tiny local SmolVLM (Llama text + SigLIP vision) with a
+  word-level tokenizer trained here with ``tokenizers``, so nothing is fetched from the Hub.
+- :func:`build_tiny_tokenizer`: that tokenizer alone (also used by the Pi0 smoke example).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from salt_vla.io import atomic_directory
+from salt_vla.robot import SO101_CAMERAS, SO101_JOINTS
+from salt_vla_lerobot import compat
+
+TASK = "pick up the block and place it in the bowl"
+CORPUS = (
+    TASK,
+    "pick up the red block",
+    "place the block in the bowl",
+    "move the arm to the left and open the gripper",
+    "grasp the cube then lift it up",
+)
+SMOLVLM_SPECIAL_TOKENS = {
+    "fake_image_token": "<fake_token_around_image>",
+    "global_image_token": "<global-img>",
+    "image_token": "<image>",
+    "end_of_utterance_token": "<end_of_utterance>",
+}
+"""The special tokens SmolVLA reads from its tokenizer (``tokenizer.fake_image_token_id`` and friends)."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def so101_stats(cameras: Sequence[str] = SO101_CAMERAS, *, dim: int = len(SO101_JOINTS)) -> dict[str, dict[str, torch.Tensor]]:
+    """Plausible SO-101 normalisation statistics: joints in degrees, gripper in ``[0, 100]``, ImageNet images.
+
+    Every statistic LeRobot's modes read is present (mean/std, min/max, q01/q99, q10/q90).
+    """
+    mean = torch.zeros(dim)
+    std = torch.full((dim,), 30.0)
+    mean[-1], std[-1] = 30.0, 20.0  # gripper opening
+    low, high = mean - 2 * std, mean + 2 * std
+    joint = {"mean": mean, "std": std, "min": low, "max": high, "q01": low, "q99": high,
+             "q10": mean - std, "q90": mean + std}
+    image = {"mean": torch.tensor(IMAGENET_MEAN).view(3, 1, 1), "std": torch.tensor(IMAGENET_STD).view(3, 1, 1),
+             "min": torch.zeros(3, 1, 1), "max": torch.ones(3, 1, 1)}
+    stats = {"observation.state": dict(joint), "action": {k: v.clone() for k, v in joint.items()}}
+    stats.update({f"observation.images.{cam}": dict(image) for cam in cameras})
+    return stats
+
+
+def _features(cameras: Sequence[str], image_size: tuple[int, int], dim: int) -> tuple[dict, dict]:
+    from lerobot.configs.types import FeatureType, PolicyFeature
+
+    inputs = {"observation.state": PolicyFeature(FeatureType.STATE, (dim,))}
+    inputs.update({f"observation.images.{cam}": PolicyFeature(FeatureType.VISUAL, (3, *image_size)) for cam in cameras})
+    return inputs, {"action": PolicyFeature(FeatureType.ACTION, (dim,))}
+
+
+def save_checkpoint(policy: Any, preprocessor: Any, postprocessor: Any, directory: str | os.PathLike[str]) -> Path:
+    """Save policy and processors into ``directory`` atomically (a crash leaves the old one intact)."""
+    with atomic_directory(directory) as tmp:
+        policy.save_pretrained(tmp)
+        preprocessor.save_pretrained(tmp)
+        postprocessor.save_pretrained(tmp)
+    return Path(directory)
+
+
+def _build(config: Any, stats: Mapping[str, Mapping[str, torch.Tensor]], directory: str | os.PathLike[str], seed: int) -> Path:
+    from lerobot.policies.factory import make_pre_post_processors
+
+    torch.manual_seed(seed)
+    policy = compat.get_policy_class(config.type)(config)
+    preprocessor, postprocessor = make_pre_post_processors(config, dataset_stats=stats)
+    return save_checkpoint(policy, preprocessor, postprocessor, directory)
+
+
+def build_tiny_act(
+    directory: str | os.PathLike[str],
+    *,
+    cameras: Sequence[str] = SO101_CAMERAS,
+    image_size: tuple[int, int] = (96, 128),
+    chunk_size: int = 10,
+    n_action_steps: int | None = None,
+    stats: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
+    seed: int = 0,
+    **config: Any,
+) -> Path:
+    """A tiny ACT checkpoint (about 11M parameters, most in the ResNet-18) for ``cameras`` at ``image_size``.
+
+    Extra keyword arguments override ``ACTConfig`` fields (e.g. ``temporal_ensemble_coeff=0.01``).
+    """
+    compat.require_lerobot()
+    from lerobot.policies.act.configuration_act import ACTConfig
+
+    inputs, outputs = _features(cameras, image_size, len(SO101_JOINTS))
+    settings = dict(dim_model=64, n_heads=2, dim_feedforward=128, n_encoder_layers=1, n_decoder_layers=1,
+                    n_vae_encoder_layers=1, latent_dim=8, pretrained_backbone_weights=None, device="cpu")
+    settings.update(config)
+    act_config = ACTConfig(input_features=inputs, output_features=outputs, chunk_size=chunk_size,
+                           n_action_steps=n_action_steps or chunk_size, **settings)
+    return _build(act_config, stats or so101_stats(cameras), directory, seed)
+
+
+def build_tiny_tokenizer(
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    corpus: Iterable[str] = CORPUS,
+    special_tokens: Mapping[str, str] | None = None,
+) -> Any:
+    """A word-level ``PreTrainedTokenizerFast`` trained on ``corpus`` here (saved to ``directory`` if given).
+
+    ``special_tokens`` become named attributes (``tokenizer.<name>`` and ``tokenizer.<name>_id``).
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    named = dict(special_tokens or {})
+    base = ["<pad>", "<unk>", "<bos>", "<eos>"]
+    vocab_special = base + [t for t in named.values() if t not in base]
+    tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.train_from_iterator(list(corpus), trainers.WordLevelTrainer(special_tokens=vocab_special))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", unk_token="<unk>", bos_token="<bos>",
+                                   eos_token="<eos>", extra_special_tokens=named)
+    if directory is not None:
+        fast.save_pretrained(directory)
+    return fast
+
+
+def build_tiny_smolvlm(directory: str | os.PathLike[str], *, image_size: int = 64) -> Path:
+    """A tiny local SmolVLM (config, tokenizer, processor; no weights) that SmolVLA can build offline."""
+    from transformers import SmolVLMConfig, SmolVLMImageProcessor, SmolVLMProcessor, SmolVLMVideoProcessor
+
+    directory = Path(directory)
+    with atomic_directory(directory) as tmp:
+        tokenizer = build_tiny_tokenizer(tmp, special_tokens=SMOLVLM_SPECIAL_TOKENS)
+        text = dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                    num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                    max_position_embeddings=512)
+        vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                      image_size=image_size, patch_size=16)
+        config = SmolVLMConfig(text_config=text, vision_config=vision, scale_factor=2,
+                               image_token_id=tokenizer.convert_tokens_to_ids(SMOLVLM_SPECIAL_TOKENS["image_token"]))
+        config.save_pretrained(tmp)
+        edge = {"longest_edge": image_size}
+        processor = SmolVLMProcessor(image_processor=SmolVLMImageProcessor(size=edge, max_image_size=edge),
+                                     tokenizer=tokenizer, video_processor=SmolVLMVideoProcessor(), image_seq_len=4)
+        processor.save_pretrained(tmp)
+    return directory
+
+
+def build_tiny_smolvla(
+    directory: str | os.PathLike[str],
+    *,
+    vlm_dir: str | os.PathLike[str] | None = None,
+    cameras: Sequence[str] = SO101_CAMERAS,
+    image_size: tuple[int, int] = (96, 128),
+    chunk_size: int = 10,
+    n_action_steps: int | None = None,
+    stats: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
+    seed: int = 0,
+    **config: Any,
+) -> Path:
+    """A tiny SmolVLA checkpoint (about 0.2M parameters) on a tiny local SmolVLM.
+
+    The VLM directory (default: ``<directory>_vlm`` beside it) is built if missing; the checkpoint's
+    config records its absolute path, as SmolVLA does with a Hub id.
+    """
+    compat.require_lerobot()
+    from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
+
+    directory = Path(directory)
+    vlm = Path(vlm_dir) if vlm_dir is not None else directory.with_name(directory.name + "_vlm")
+    side = 64
+    if not (vlm / "config.json").is_file():
+        build_tiny_smolvlm(vlm, image_size=side)
+    inputs, outputs = _features(cameras, image_size, len(SO101_JOINTS))
+    settings = dict(num_vlm_layers=2, num_steps=3, tokenizer_max_length=16, load_vlm_weights=False, device="cpu")
+    settings.update(config)
+    smolvla_config = SmolVLAConfig(input_features=inputs, output_features=outputs, vlm_model_name=str(vlm.resolve()),
+                                   resize_imgs_with_padding=(side, side), chunk_size=chunk_size,
+                                   n_action_steps=n_action_steps or chunk_size, **settings)
+    return _build(smolvla_config, stats or so101_stats(cameras), directory, seed)
