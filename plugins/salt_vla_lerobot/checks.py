@@ -25,7 +25,11 @@ from typing import Any
 import torch
 
 MIN_SPREAD = 1e-3
-"""Smallest acceptable std (MEAN_STD) or range (MIN_MAX, quantiles) of a normalised feature."""
+"""Smallest acceptable std (MEAN_STD) or range (MIN_MAX, quantiles) of a normalised state or action."""
+
+MIN_IMAGE_SPREAD = 1e-2
+"""The same for images (pixels in ``[0, 1]``): a real camera's per-channel std is 0.05-0.3, the std of
+0.002 seen in the users' checkpoints (pixels then reach about ±500) is far below it."""
 
 PROCESSOR_CONFIGS = ("policy_preprocessor.json", "policy_postprocessor.json")
 REQUIRED_STATS = {
@@ -184,7 +188,8 @@ def check_stats(preprocessor: Any, postprocessor: Any, *, where: str, action_mod
                 )
         spread = high if feature.mode == "MEAN_STD" else high - low
         spread = spread[torch.isfinite(spread)]
-        if spread.numel() and float(spread.min()) < MIN_SPREAD:
+        threshold = MIN_IMAGE_SPREAD if feature.kind == "VISUAL" else MIN_SPREAD
+        if spread.numel() and float(spread.min()) < threshold:
             smallest = float(spread.min())
             what = "std" if feature.mode == "MEAN_STD" else f"{high_name} - {low_name}"
             gain = "infinite" if smallest <= 0 else f"{1 / smallest:.3g}"
@@ -195,7 +200,7 @@ def check_stats(preprocessor: Any, postprocessor: Any, *, where: str, action_mod
             else:
                 effect = f"a change of 1 unit is amplified to ~{gain} normalised units"
             problems.append(
-                f"{feature.key} ({feature.step}): {what} min {smallest:.3g} < {MIN_SPREAD:g}, "
+                f"{feature.key} ({feature.step}): {what} min {smallest:.3g} < {threshold:g}, "
                 f"{what} = {_values(spread)}: {effect}"
             )
     if errors:

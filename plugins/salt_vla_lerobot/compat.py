@@ -119,9 +119,24 @@ def load_policy(policy_class: type, path: str, config: Any) -> Any:
         raise
 
 
-def load_config(path: str) -> Any:
-    """The policy's ``PreTrainedConfig`` subclass instance read from ``path/config.json``."""
+def register_family(family: str) -> None:
+    """Import what registers ``family``'s config class and processor steps with LeRobot.
+
+    Reading ``config.json`` needs the config class registered (``lerobot.policies`` does that), and
+    reading the processor JSON needs the family's custom steps (SmolVLA's and Pi0's newline steps), which
+    LeRobot >= 0.5 registers only when ``lerobot.policies.<family>.processor_<family>`` is imported.
+    """
     require_lerobot()
+    importlib.import_module("lerobot.policies")
+    try:
+        importlib.import_module(f"lerobot.policies.{family}.processor_{family}")
+    except ImportError:  # no custom steps for this family in this version
+        pass
+
+
+def load_config(path: str, family: str) -> Any:
+    """The policy's ``PreTrainedConfig`` subclass instance read from ``path/config.json``."""
+    register_family(family)
     from lerobot.configs.policies import PreTrainedConfig
 
     return PreTrainedConfig.from_pretrained(path)
@@ -133,7 +148,7 @@ def load_processors(config: Any, path: str, *, device: str) -> tuple[Any, Any]:
     A checkpoint trained on a GPU saves ``device_processor: cuda``; overriding it is what lets the same
     directory run on a CPU-only machine (and the other way round).
     """
-    require_lerobot()
+    register_family(str(config.type))
     from lerobot.policies.factory import make_pre_post_processors
 
     return make_pre_post_processors(

@@ -124,7 +124,7 @@ def load_lerobot_policy(
     compat.check_family_supported(family)
     check_processor_files(directory)
 
-    config = compat.load_config(str(directory))
+    config = compat.load_config(str(directory), family)
     config.device = device
     if n_action_steps is not None:
         if not 1 <= n_action_steps <= config.chunk_size:
