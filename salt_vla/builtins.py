@@ -7,7 +7,61 @@ their modules lazily so listing the registry stays cheap.
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from salt_vla.hookspecs import Register, hookimpl
+
+# Names and what they encode, kept here so listing the registry never imports torch.
+ENCODER_NAMES = {
+    "vit_micro_patch8_t2": "96 wide, 4 deep, patch 8, tubelet 2, default clip 8x64x64 (laptops, tests)",
+    "vit_tiny_patch16_t2": "ViT-Ti (192 wide, 12 deep), patch 16, tubelet 2",
+    "vit_small_patch16_t2": "ViT-S (384 wide, 12 deep), patch 16, tubelet 2",
+    "vit_base_patch16_t2": "ViT-B (768 wide, 12 deep, ~86M), patch 16, tubelet 2",
+    "vit_large_patch16_t2": "ViT-L (1024 wide, 24 deep, ~304M), patch 16, tubelet 2",
+    "vit_huge_patch16_t2": "ViT-H (1280 wide, 32 deep, ~632M), patch 16, tubelet 2",
+}
+
+
+def _encoder(name: str, **kwargs: Any) -> Any:
+    from salt_vla.models import build_video_vit
+
+    return build_video_vit(name, **kwargs)
+
+
+def _loss(kind: str, **kwargs: Any) -> Any:
+    from salt_vla.objectives import LatentLoss
+
+    return LatentLoss(kind=kind, **kwargs)
+
+
+def _checkpoint_teacher(*, pretrained: str, layer: int = -1, final_norm: bool = True, device: str = "cpu") -> Any:
+    """A frozen teacher from a salt-vla checkpoint (a stage-1 ``pixel_mae`` or any ``video_vit``)."""
+    from salt_vla.hub import from_pretrained
+    from salt_vla.models import EncoderTeacher, PixelMAE
+
+    model = from_pretrained(pretrained)
+    encoder = model.encoder if isinstance(model, PixelMAE) else model
+    return EncoderTeacher(encoder, layer=layer, final_norm=final_norm).to(device)
+
+
+@hookimpl
+def register_encoders(register: Register) -> None:
+    for name, description in ENCODER_NAMES.items():
+        register(name, partial(_encoder, name), description=description)
+
+
+@hookimpl
+def register_teachers(register: Register) -> None:
+    register("checkpoint", _checkpoint_teacher,
+             description="a salt-vla checkpoint (stage-1 pixel teacher or student) as a frozen teacher")
+
+
+@hookimpl
+def register_losses(register: Register) -> None:
+    for kind, description in (("l1", "L1 on target tokens (SALT paper)"), ("mse", "mean squared error"),
+                              ("smooth_l1", "Huber / smooth L1 with `beta`"), ("cosine", "1 - cosine similarity per token")):
+        register(kind, partial(_loss, kind), description=description)
 
 
 @hookimpl

@@ -215,3 +215,15 @@ def check_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], 
     if hint:
         lines.append(f"  {hint}")
     raise StateDictMismatchError("\n".join(lines), missing, unexpected, mismatched)
+
+
+def hash_state_dict(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over keys, dtypes, shapes and raw bytes of every tensor (sorted by key): a weights identity."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().to("cpu").contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()

@@ -1,0 +1,205 @@
+"""Checkpoint directories and the Hugging Face Hub.
+
+A checkpoint directory holds ``config.json`` (library, format version, model type, architecture
+config, free-form metadata such as the training config and probe results), ``model.safetensors``
+and a generated ``README.md`` model card. ``from_pretrained`` accepts ``hf-hub:org/repo[@revision]``,
+``local-dir:path`` or a plain path; it never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from salt_vla.io import atomic_directory
+from salt_vla.weights import WeightSourceError, check_state_dict, parse_source, resolve
+
+LIBRARY = "salt-vla"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory that cannot be loaded as asked; the message names the file or field."""
+
+
+@dataclass(frozen=True)
+class ModelType:
+    """How to rebuild one model class from its config dict."""
+
+    name: str
+    cls: type[nn.Module]
+    build: Callable[[dict[str, Any]], nn.Module]
+
+
+def _model_types() -> dict[str, ModelType]:
+    from salt_vla.models.pixel_mae import PixelMAE, PixelMAEConfig
+    from salt_vla.models.predictor import Predictor, PredictorConfig
+    from salt_vla.models.video_vit import VideoViT, VideoViTConfig
+
+    return {
+        "video_vit": ModelType("video_vit", VideoViT, lambda c: VideoViT(VideoViTConfig(**c))),
+        "predictor": ModelType("predictor", Predictor, lambda c: Predictor(PredictorConfig(**c))),
+        "pixel_mae": ModelType("pixel_mae", PixelMAE, lambda c: PixelMAE(PixelMAEConfig.from_dict(c))),
+    }
+
+
+def model_type_of(model: nn.Module) -> str:
+    for name, spec in _model_types().items():
+        if type(model) is spec.cls:
+            return name
+    raise CheckpointError(f"{type(model).__name__} has no checkpoint format; saveable types: "
+                          f"{', '.join(t.cls.__name__ for t in _model_types().values())}.")
+
+
+def _card(config: Mapping[str, Any], name: str) -> str:
+    meta = config.get("metadata") or {}
+    lines = [
+        "---", f"library_name: {LIBRARY}", "tags:", "- video", "- self-supervised", "- salt", f"- {config['model_type']}", "---",
+        "", f"# {name}", "",
+        f"A `{config['model_type']}` checkpoint made with salt-vla {config['library_version']}.", "",
+        "```python", "from salt_vla.hub import from_pretrained", "",
+        f'model = from_pretrained("hf-hub:<org>/{name}")  # or "local-dir:<path>"', "```", "",
+        "## Architecture", "", "```json", json.dumps(config["config"], indent=2), "```",
+    ]
+    for title, key in (("Training configuration", "training_config"), ("Probe results", "probes"),
+                       ("Diagnostics", "diagnostics")):
+        if key in meta:
+            lines += ["", f"## {title}", "", "```json", json.dumps(meta[key], indent=2, default=str), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def save_pretrained(model: nn.Module, directory: str | os.PathLike[str], *, metadata: Mapping[str, Any] | None = None,
+                    architecture: str | None = None) -> Path:
+    """Write ``config.json``, ``model.safetensors`` and ``README.md`` to ``directory`` atomically.
+
+    ``metadata`` (JSON-serialisable: training config, probe results, ...) is stored in ``config.json`` and shown
+    in the model card. An existing directory is replaced only once the new one is complete.
+    """
+    from safetensors.torch import save_file
+
+    import salt_vla
+
+    config = {
+        "library": LIBRARY,
+        "format_version": FORMAT_VERSION,
+        "library_version": salt_vla.__version__,
+        "model_type": model_type_of(model),
+        "architecture": architecture,
+        "config": model.config.to_dict(),  # type: ignore[attr-defined]
+        "metadata": dict(metadata or {}),
+    }
+    directory = Path(directory)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_directory(directory) as tmp:
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n")
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "library": LIBRARY})
+        (tmp / CARD_FILE).write_text(_card(config, architecture or directory.name))
+    return directory
+
+
+def read_config(directory: Path) -> dict[str, Any]:
+    """``config.json`` of a checkpoint directory, validated against this library's format."""
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        present = ", ".join(sorted(p.name for p in directory.iterdir())) if directory.is_dir() else "nothing"
+        raise CheckpointError(f"{directory} has no {CONFIG_FILE} (it holds: {present}); it is not a salt-vla checkpoint "
+                              "directory. Save one with salt_vla.hub.save_pretrained.")
+    config = json.loads(path.read_text())
+    if config.get("library") != LIBRARY:
+        raise CheckpointError(f"{path}: field 'library' is {config.get('library')!r}, expected {LIBRARY!r}; this checkpoint "
+                              "was written by another library.")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: field 'format_version' is {version!r}; this salt-vla reads formats up to "
+                              f"{FORMAT_VERSION}. Upgrade salt-vla (it was written by salt-vla {config.get('library_version')}).")
+    if config.get("model_type") not in _model_types():
+        raise CheckpointError(f"{path}: field 'model_type' is {config.get('model_type')!r}; known: {', '.join(_model_types())}.")
+    return config
+
+
+def local_checkpoint_dir(source: str | os.PathLike[str]) -> Path:
+    """Resolve a checkpoint source to a local directory (downloading config, weights and card from the Hub)."""
+    path = resolve(parse_source(source), filenames=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE])
+    if path.is_file():
+        path = path.parent
+    return path
+
+
+def from_pretrained(source: str | os.PathLike[str], *, expected_type: str | None = None,
+                    map_location: str | torch.device = "cpu") -> nn.Module:
+    """Load a model saved by :func:`save_pretrained` from ``hf-hub:org/repo[@rev]``, ``local-dir:path`` or a path."""
+    from safetensors.torch import load_file
+
+    directory = local_checkpoint_dir(source)
+    config = read_config(directory)
+    if expected_type is not None and config["model_type"] != expected_type:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: field 'model_type' is {config['model_type']!r}, but a "
+                              f"{expected_type!r} was asked for.")
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{directory} has {CONFIG_FILE} but no {WEIGHTS_FILE}.")
+    try:
+        model = _model_types()[config["model_type"]].build(dict(config["config"]))
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{directory / CONFIG_FILE}: field 'config' does not describe a valid "
+                              f"{config['model_type']}: {error}") from error
+    state = load_file(str(weights), device=str(map_location))
+    check_state_dict(model, state, what=f"{config['model_type']} from {directory}")
+    model.load_state_dict(state)
+    model.pretrained_metadata = config.get("metadata", {})  # type: ignore[attr-defined]
+    return model
+
+
+def commit_operations(directory: str | os.PathLike[str]) -> list[Any]:
+    """The ``CommitOperationAdd`` list that :func:`push_to_hub` sends: every file of a valid checkpoint dir."""
+    from huggingface_hub import CommitOperationAdd
+
+    directory = Path(directory)
+    read_config(directory)
+    if not (directory / WEIGHTS_FILE).is_file():
+        raise CheckpointError(f"{directory} has no {WEIGHTS_FILE}; nothing to push.")
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return [CommitOperationAdd(path_in_repo=p.relative_to(directory).as_posix(), path_or_fileobj=str(p)) for p in files]
+
+
+def push_to_hub(directory: str | os.PathLike[str], repo_id: str, *, token: str | None = None, private: bool = False,
+                revision: str | None = None, commit_message: str = "Upload salt-vla checkpoint") -> str:
+    """Create ``repo_id`` if needed and upload the checkpoint directory as one commit. Returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    import salt_vla
+
+    parse_source(f"hf-hub:{repo_id}")  # validates the id (no path separators, one '/')
+    operations = commit_operations(directory)
+    api = HfApi(token=token, library_name=LIBRARY, library_version=salt_vla.__version__)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    info = api.create_commit(repo_id, operations=operations, commit_message=commit_message, revision=revision)
+    return str(getattr(info, "commit_url", info))
+
+
+def pull(repo_id: str, directory: str | os.PathLike[str], *, revision: str | None = None) -> Path:
+    """Download a checkpoint repository into ``directory`` (works offline from the local cache)."""
+    import shutil
+
+    source = local_checkpoint_dir(f"hf-hub:{repo_id}" + (f"@{revision}" if revision else ""))
+    read_config(source)
+    directory = Path(directory)
+    with atomic_directory(directory) as tmp:
+        for path in source.iterdir():
+            if path.is_file():
+                shutil.copy2(path, tmp / path.name)
+    return directory
+
+
+__all__ = ["CheckpointError", "WeightSourceError", "commit_operations", "from_pretrained", "pull", "push_to_hub",
+           "read_config", "save_pretrained"]
