@@ -80,6 +80,29 @@ def check_weights(policy: Any, weights: Path, *, where: str) -> None:
     check_state_dict(policy, given, what=where, hint="The checkpoint was saved from a different policy configuration.")
 
 
+def check_weights_loaded(policy: Any, weights: Path, *, where: str, sample: int = 16) -> None:
+    """Raise if tensors the model shares by name with ``weights`` do not hold the file's values.
+
+    LeRobot's Pi0/Pi0.5 ``from_pretrained`` catches any loading failure, prints a warning and returns the
+    randomly initialised model; comparing a spread of ``sample`` tensors catches that.
+    """
+    from safetensors import safe_open
+
+    state = policy.state_dict()
+    with safe_open(str(weights), framework="pt") as handle:
+        common = sorted(set(handle.keys()) & set(state))
+        if not common:
+            raise CheckpointError(f"{where}: no tensor name of {weights.name} matches the model; its weights were not loaded.")
+        picked = common[:: max(1, len(common) // sample)][:sample]
+        differing = [k for k in picked if not torch.equal(handle.get_tensor(k).float(), state[k].detach().cpu().float())]
+    if differing:
+        raise CheckpointError(
+            f"{where}: {len(differing)} of {len(picked)} sampled tensors differ from {weights} "
+            f"({', '.join(differing[:4])}): LeRobot's loader failed (see the 'Could not load state dict' line above) "
+            "and left random weights."
+        )
+
+
 def load_lerobot_policy(
     family: str,
     source: str | os.PathLike[str],
@@ -144,7 +167,9 @@ def load_lerobot_policy(
     check_stats(preprocessor, postprocessor, where=where, action_mode=getattr(action_mode, "value", action_mode))
 
     policy = compat.load_policy(compat.get_policy_class(family), str(directory), config)
-    if family not in compat.PI_FAMILIES:  # Pi0's own loader remaps keys and reports what is missing
+    if family in compat.PI_FAMILIES:  # Pi0's loader remaps keys itself, and on failure only prints
+        check_weights_loaded(policy, directory / "model.safetensors", where=where)
+    else:
         check_weights(policy, directory / "model.safetensors", where=where)
     policy.eval()
     policy.reset()

@@ -20,17 +20,17 @@ TASK = "pick up the block and place it in the bowl"
 @pytest.fixture(scope="session")
 def act_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("lerobot", reason=NO_LEROBOT)
-    from salt_vla_lerobot.tiny import build_tiny_act
+    from salt_vla_lerobot.builders import build_act
 
-    return build_tiny_act(tmp_path_factory.mktemp("act") / "ckpt", image_size=IMAGE_SIZE, chunk_size=8, n_action_steps=4)
+    return build_act(tmp_path_factory.mktemp("act") / "ckpt", image_size=IMAGE_SIZE, chunk_size=8, n_action_steps=4)
 
 
 @pytest.fixture(scope="session")
 def smolvla_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("lerobot", reason=NO_LEROBOT)
-    from salt_vla_lerobot.tiny import build_tiny_smolvla
+    from salt_vla_lerobot.builders import build_smolvla
 
-    return build_tiny_smolvla(tmp_path_factory.mktemp("smolvla") / "ckpt", image_size=IMAGE_SIZE, chunk_size=8)
+    return build_smolvla(tmp_path_factory.mktemp("smolvla") / "ckpt", image_size=IMAGE_SIZE, chunk_size=8)
 
 
 @pytest.fixture

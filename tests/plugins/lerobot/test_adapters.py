@@ -172,10 +172,10 @@ def test_action_and_state_dimension_mismatch(act_dir):
 
 
 def test_depth_features_need_a_depth_task(tmp_path, observation):
-    from salt_vla_lerobot.tiny import build_tiny_act, so101_stats
+    from salt_vla_lerobot.builders import build_act, so101_stats
 
     cams = ("overhead_cam", "overhead_cam_depth")
-    directory = build_tiny_act(tmp_path / "rgbd", cameras=cams, image_size=IMAGE_SIZE, chunk_size=4,
+    directory = build_act(tmp_path / "rgbd", cameras=cams, image_size=IMAGE_SIZE, chunk_size=4,
                                stats=so101_stats(cams))
     with pytest.raises(DepthMissingError, match=r"observation.images.overhead_cam_depth \(3, 48, 64\)"):
         salt_vla.create_policy(f"act:{directory}")

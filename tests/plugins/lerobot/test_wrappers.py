@@ -129,9 +129,9 @@ def test_temporal_ensemble_predict_chunk_is_what_act_returns_next():
 
 def test_reproduces_lerobot_act_temporal_ensembling(tmp_path):
     pytest.importorskip("lerobot", reason="the lerobot extra is not installed")
-    from salt_vla_lerobot.tiny import build_tiny_act
+    from salt_vla_lerobot.builders import build_act
 
-    directory = build_tiny_act(tmp_path / "act_te", image_size=IMAGE_SIZE, chunk_size=5, n_action_steps=1,
+    directory = build_act(tmp_path / "act_te", image_size=IMAGE_SIZE, chunk_size=5, n_action_steps=1,
                                temporal_ensemble_coeff=0.05)
     native = salt_vla.create_policy(f"act:{directory}")  # LeRobot's ACTTemporalEnsembler inside select_action
     ours = salt_vla.create_policy(f"act:{directory}", temporal_ensemble=0.05)  # our wrapper, over predict_chunk

@@ -1,17 +1,22 @@
-"""Tiny LeRobot checkpoints built offline: for tests, CPU benchmarks and smoke runs, never for results.
+"""LeRobot checkpoints with random weights, built offline: for tests, benchmarks and smoke runs.
 
-Each builder makes a randomly initialised policy of the real LeRobot class with small sizes, fits its
-processors to plausible SO-101 statistics, and saves the whole checkpoint (config, weights, processors)
-the way ``lerobot-train`` does, so the adapters load it exactly as they load a trained one.
+Each builder makes a randomly initialised policy of the real LeRobot class, fits its processors to
+plausible SO-101 statistics, and saves the whole checkpoint (config, weights, processors) the way
+``lerobot-train`` does, so the adapters load it exactly as they load a trained one. ``size="tiny"``
+is small enough for CPU tests; ``size="default"`` is LeRobot's default architecture (for latency).
 
-- :func:`build_tiny_act`: ACT with a ResNet-18 backbone left unpretrained (no torchvision download).
-- :func:`build_tiny_smolvla`: SmolVLA on a tiny local SmolVLM (Llama text + SigLIP vision) with a
+- :func:`build_act`: ACT with its ResNet-18 backbone left unpretrained (no torchvision download).
+- :func:`build_smolvla`: SmolVLA on a local SmolVLM config (tiny, or SmolVLM2-500M's sizes) with a
   word-level tokenizer trained here with ``tokenizers``, so nothing is fetched from the Hub.
-- :func:`build_tiny_tokenizer`: that tokenizer alone (also used by the Pi0 smoke example).
+- :func:`build_tokenizer`: that tokenizer alone.
+- :func:`build_random_pi`: Pi0 / Pi0.5 at LeRobot's real sizes (they are fixed in LeRobot) with random
+  weights and that tokenizer instead of PaliGemma's Hub tokenizer; LeRobot >= 0.5 only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -78,6 +83,13 @@ def save_checkpoint(policy: Any, preprocessor: Any, postprocessor: Any, director
     return Path(directory)
 
 
+def _tiny(size: str) -> bool:
+    """Whether ``size`` asks for the tiny sizes (``"tiny"``) rather than LeRobot's defaults (``"default"``)."""
+    if size not in ("tiny", "default"):
+        raise ValueError(f"size must be 'tiny' or 'default'; got {size!r}.")
+    return size == "tiny"
+
+
 def _build(config: Any, stats: Mapping[str, Mapping[str, torch.Tensor]], directory: str | os.PathLike[str], seed: int) -> Path:
     from lerobot.policies.factory import make_pre_post_processors
 
@@ -87,9 +99,15 @@ def _build(config: Any, stats: Mapping[str, Mapping[str, torch.Tensor]], directo
     return save_checkpoint(policy, preprocessor, postprocessor, directory)
 
 
-def build_tiny_act(
+TINY_ACT = dict(dim_model=64, n_heads=2, dim_feedforward=128, n_encoder_layers=1, n_decoder_layers=1,
+                n_vae_encoder_layers=1, latent_dim=8)
+"""ACT sizes for CPU tests (about 11M parameters, most of them the ResNet-18)."""
+
+
+def build_act(
     directory: str | os.PathLike[str],
     *,
+    size: str = "tiny",
     cameras: Sequence[str] = SO101_CAMERAS,
     image_size: tuple[int, int] = (96, 128),
     chunk_size: int = 10,
@@ -98,7 +116,7 @@ def build_tiny_act(
     seed: int = 0,
     **config: Any,
 ) -> Path:
-    """A tiny ACT checkpoint (about 11M parameters, most in the ResNet-18) for ``cameras`` at ``image_size``.
+    """An ACT checkpoint for ``cameras`` at ``image_size``: ``size="tiny"`` (:data:`TINY_ACT`) or ``"default"``.
 
     Extra keyword arguments override ``ACTConfig`` fields (e.g. ``temporal_ensemble_coeff=0.01``).
     """
@@ -106,15 +124,13 @@ def build_tiny_act(
     from lerobot.policies.act.configuration_act import ACTConfig
 
     inputs, outputs = _features(cameras, image_size, len(SO101_JOINTS))
-    settings = dict(dim_model=64, n_heads=2, dim_feedforward=128, n_encoder_layers=1, n_decoder_layers=1,
-                    n_vae_encoder_layers=1, latent_dim=8, pretrained_backbone_weights=None, device="cpu")
-    settings.update(config)
+    settings = {**(TINY_ACT if _tiny(size) else {}), "pretrained_backbone_weights": None, "device": "cpu", **config}
     act_config = ACTConfig(input_features=inputs, output_features=outputs, chunk_size=chunk_size,
                            n_action_steps=n_action_steps or chunk_size, **settings)
     return _build(act_config, stats or so101_stats(cameras), directory, seed)
 
 
-def build_tiny_tokenizer(
+def build_tokenizer(
     directory: str | os.PathLike[str] | None = None,
     *,
     corpus: Iterable[str] = CORPUS,
@@ -133,26 +149,42 @@ def build_tiny_tokenizer(
     tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.train_from_iterator(list(corpus), trainers.WordLevelTrainer(special_tokens=vocab_special))
+    extra = {"extra_special_tokens": named} if named else {}
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", unk_token="<unk>", bos_token="<bos>",
-                                   eos_token="<eos>", extra_special_tokens=named)
+                                   eos_token="<eos>", **extra)
     if directory is not None:
         fast.save_pretrained(directory)
     return fast
 
 
-def build_tiny_smolvlm(directory: str | os.PathLike[str], *, image_size: int = 64) -> Path:
-    """A tiny local SmolVLM (config, tokenizer, processor; no weights) that SmolVLA can build offline."""
+TINY_SMOLVLM = {
+    "text": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+                 num_key_value_heads=2, head_dim=16, max_position_embeddings=512),
+    "vision": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, patch_size=16),
+    "scale_factor": 2,
+}
+SMOLVLM2_500M = {
+    "text": dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
+                 num_key_value_heads=5, head_dim=64, max_position_embeddings=8192, rope_theta=100000.0,
+                 vocab_size=49280),
+    "vision": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                   patch_size=16),
+    "scale_factor": 4,
+}
+"""The architecture of SmolVLA's default backbone, HuggingFaceTB/SmolVLM2-500M-Video-Instruct (random weights)."""
+
+
+def build_smolvlm(directory: str | os.PathLike[str], *, image_size: int = 64, size: str = "tiny") -> Path:
+    """A local SmolVLM (config, tokenizer, processor; no weights) that SmolVLA can build offline."""
     from transformers import SmolVLMConfig, SmolVLMImageProcessor, SmolVLMProcessor, SmolVLMVideoProcessor
 
     directory = Path(directory)
     with atomic_directory(directory) as tmp:
-        tokenizer = build_tiny_tokenizer(tmp, special_tokens=SMOLVLM_SPECIAL_TOKENS)
-        text = dict(model_type="llama", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                    num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-                    max_position_embeddings=512)
-        vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                      image_size=image_size, patch_size=16)
-        config = SmolVLMConfig(text_config=text, vision_config=vision, scale_factor=2,
+        tokenizer = build_tokenizer(tmp, special_tokens=SMOLVLM_SPECIAL_TOKENS)
+        sizes = TINY_SMOLVLM if _tiny(size) else SMOLVLM2_500M
+        text = {"model_type": "llama", "vocab_size": len(tokenizer), **sizes["text"]}
+        vision = {**sizes["vision"], "image_size": image_size}
+        config = SmolVLMConfig(text_config=text, vision_config=vision, scale_factor=sizes["scale_factor"],
                                image_token_id=tokenizer.convert_tokens_to_ids(SMOLVLM_SPECIAL_TOKENS["image_token"]))
         config.save_pretrained(tmp)
         edge = {"longest_edge": image_size}
@@ -162,9 +194,14 @@ def build_tiny_smolvlm(directory: str | os.PathLike[str], *, image_size: int = 6
     return directory
 
 
-def build_tiny_smolvla(
+TINY_SMOLVLA = dict(num_vlm_layers=2, num_steps=3, tokenizer_max_length=16)
+"""SmolVLA sizes for CPU tests (about 0.2M parameters on the tiny SmolVLM)."""
+
+
+def build_smolvla(
     directory: str | os.PathLike[str],
     *,
+    size: str = "tiny",
     vlm_dir: str | os.PathLike[str] | None = None,
     cameras: Sequence[str] = SO101_CAMERAS,
     image_size: tuple[int, int] = (96, 128),
@@ -174,7 +211,8 @@ def build_tiny_smolvla(
     seed: int = 0,
     **config: Any,
 ) -> Path:
-    """A tiny SmolVLA checkpoint (about 0.2M parameters) on a tiny local SmolVLM.
+    """A SmolVLA checkpoint on a local SmolVLM: ``size="tiny"`` or ``"default"`` (SmolVLA's defaults on a
+    backbone of SmolVLM2-500M's sizes, about 450M parameters, images padded to 512).
 
     The VLM directory (default: ``<directory>_vlm`` beside it) is built if missing; the checkpoint's
     config records its absolute path, as SmolVLA does with a Hub id.
@@ -184,13 +222,73 @@ def build_tiny_smolvla(
 
     directory = Path(directory)
     vlm = Path(vlm_dir) if vlm_dir is not None else directory.with_name(directory.name + "_vlm")
-    side = 64
+    side = 64 if _tiny(size) else 512
     if not (vlm / "config.json").is_file():
-        build_tiny_smolvlm(vlm, image_size=side)
+        build_smolvlm(vlm, image_size=side, size=size)
     inputs, outputs = _features(cameras, image_size, len(SO101_JOINTS))
-    settings = dict(num_vlm_layers=2, num_steps=3, tokenizer_max_length=16, load_vlm_weights=False, device="cpu")
-    settings.update(config)
+    settings = {**(TINY_SMOLVLA if _tiny(size) else {}), "load_vlm_weights": False, "device": "cpu", **config}
     smolvla_config = SmolVLAConfig(input_features=inputs, output_features=outputs, vlm_model_name=str(vlm.resolve()),
                                    resize_imgs_with_padding=(side, side), chunk_size=chunk_size,
                                    n_action_steps=n_action_steps or chunk_size, **settings)
     return _build(smolvla_config, stats or so101_stats(cameras), directory, seed)
+
+
+@contextlib.contextmanager
+def local_tokenizer(family: str, tokenizer_dir: str | os.PathLike[str]):
+    """While active, ``family``'s processor factory builds its tokenizer step from ``tokenizer_dir``.
+
+    LeRobot's Pi0/Pi0.5 processor factories name the PaliGemma tokenizer by its Hub id
+    (``google/paligemma-3b-pt-224``), which cannot be fetched offline; the saved processor then records
+    the local directory instead, so the checkpoint loads offline too.
+    """
+    module = importlib.import_module(f"lerobot.policies.{family}.processor_{family}")
+    original = module.TokenizerProcessorStep
+
+    def step(**kwargs: Any) -> Any:
+        kwargs["tokenizer_name"] = str(Path(tokenizer_dir).resolve())
+        return original(**kwargs)
+
+    module.TokenizerProcessorStep = step
+    try:
+        yield
+    finally:
+        module.TokenizerProcessorStep = original
+
+
+def build_random_pi(
+    directory: str | os.PathLike[str],
+    *,
+    family: str = "pi0",
+    cameras: Sequence[str] = SO101_CAMERAS,
+    image_size: tuple[int, int] = (96, 128),
+    dtype: str = "bfloat16",
+    tokenizer_dir: str | os.PathLike[str] | None = None,
+    stats: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
+    seed: int = 0,
+    **config: Any,
+) -> Path:
+    """A Pi0 (``family="pi0"``) or Pi0.5 (``"pi05"``) checkpoint with random weights, built offline.
+
+    LeRobot fixes the sizes (PaliGemma gemma_2b with a gemma_300m action expert, about 3.5B parameters),
+    so this is the real architecture: useful to prove the loading and inference path and to time it,
+    meaningless as a policy. Needs LeRobot >= 0.5 (raises :class:`~salt_vla_lerobot.compat.LeRobotVersionError`
+    on 0.4.4). The tokenizer (default: ``<directory>_tokenizer``) is a word-level one trained here.
+    """
+    if family not in compat.PI_FAMILIES:
+        raise ValueError(f"build_random_pi builds {sorted(compat.PI_FAMILIES)}; got {family!r}.")
+    compat.require_lerobot()
+    compat.check_family_supported(family)
+    from lerobot.policies.factory import make_policy_config, make_pre_post_processors
+
+    directory = Path(directory)
+    tokens = Path(tokenizer_dir) if tokenizer_dir is not None else directory.with_name(directory.name + "_tokenizer")
+    if not (tokens / "tokenizer.json").is_file():
+        build_tokenizer(tokens)
+    inputs, outputs = _features(cameras, image_size, len(SO101_JOINTS))
+    pi_config = make_policy_config(family, input_features=inputs, output_features=outputs, dtype=dtype,
+                                   device=config.pop("device", "cpu"), **config)
+    torch.manual_seed(seed)
+    policy = compat.get_policy_class(family)(pi_config)
+    with local_tokenizer(family, tokens):
+        preprocessor, postprocessor = make_pre_post_processors(pi_config, dataset_stats=stats or so101_stats(cameras))
+    return save_checkpoint(policy, preprocessor, postprocessor, directory)
