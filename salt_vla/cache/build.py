@@ -43,7 +43,7 @@ from salt_vla.io import atomic_write_json, atomic_write_text
 
 TARGET_SHARD_BYTES = 1 << 30
 """Default shard size: about 1 GiB of records."""
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.25
 
 Compute = Callable[[torch.Tensor], tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]]
 """Turns a batch of clips ``[B, C, T, H, W]`` uint8 into record fields and per-record fidelity sums."""

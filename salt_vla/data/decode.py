@@ -11,6 +11,7 @@ frame decoded) is raised as :class:`VideoDecodeError`, which the datasets catch 
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,7 +115,7 @@ class VideoReader:
         before the count the header promises is reported as truncated.
         """
         wanted = [int(i) for i in indices]
-        if not wanted or any(b < a for a, b in zip(wanted, wanted[1:])) or wanted[0] < 0:
+        if not wanted or any(b < a for a, b in itertools.pairwise(wanted)) or wanted[0] < 0:
             raise ValueError(f"read() needs non-empty, non-decreasing, non-negative frame indices; got {wanted[:8]}...")
         try:
             frames = self._decode(wanted, seek=wanted[0] > 0)

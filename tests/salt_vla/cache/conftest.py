@@ -79,5 +79,15 @@ def teacher() -> TinyTeacher:
 
 
 @pytest.fixture
+def make_teacher() -> type[TinyTeacher]:
+    return TinyTeacher
+
+
+@pytest.fixture
+def elementwise_teacher() -> type[ElementwiseTeacher]:
+    return ElementwiseTeacher
+
+
+@pytest.fixture
 def dataset() -> SyntheticPhysicsDataset:
     return SyntheticPhysicsDataset(num_videos=6, frames=4, size=(16, 16), seed=3, video_frames=12)
