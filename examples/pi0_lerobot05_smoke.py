@@ -38,6 +38,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=4, help="seeded predict_chunk samples")
     p.add_argument("--episodes", type=int, default=1, help="evaluator episodes (0 skips)")
     p.add_argument("--episode-steps", type=int, default=30, help="max_steps of those episodes")
+    p.add_argument("--no-sim", action="store_true",
+                   help="random SO-101-shaped observations instead of MuJoCo frames (no mujoco/so101 wheels needed)")
     return p.parse_args()
 
 
@@ -56,11 +58,10 @@ def main() -> None:
     import transformers
     from salt_vla_lerobot import compat
     from salt_vla_lerobot.builders import build_random_pi, so101_stats
-    from salt_vla_so101.config import TaskConfig
-    from salt_vla_so101.task import PickPlaceTask
 
     import salt_vla
     from salt_vla.io import atomic_write_json
+    from salt_vla.robot import SO101_CAMERAS, Observation
 
     log: dict[str, Any] = {
         "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
@@ -81,15 +82,28 @@ def main() -> None:
     log["policy"] = policy.describe()
     print(json.dumps(log["policy"], default=str), flush=True)
 
-    task = PickPlaceTask(TaskConfig(image_size=tuple(args.image_size)))
-    observation = task.reset(seed=0)
+    rng = np.random.default_rng(0)
+
+    def synthetic() -> Observation:
+        images = {cam: rng.integers(0, 256, (*args.image_size, 3), dtype=np.uint8) for cam in SO101_CAMERAS}
+        return Observation(images=images, state=rng.normal(0, 20, 6).astype(np.float32),
+                           task="pick up the block and place it in the bowl")
+
+    if args.no_sim:
+        step_fn, observation = (lambda action: synthetic()), synthetic()
+    else:
+        from salt_vla_so101.config import TaskConfig
+        from salt_vla_so101.task import PickPlaceTask
+
+        task = PickPlaceTask(TaskConfig(image_size=tuple(args.image_size)))
+        step_fn, observation = task.step, task.reset(seed=0)
     policy.reset()
     actions = []
     for step in range(args.steps):
         action = timed(log, f"act_{step}", lambda obs=observation: policy.act(obs))
         assert action.shape == (6,) and np.isfinite(action).all(), action
         actions.append(action.tolist())
-        observation = task.step(action)
+        observation = step_fn(action)
     log["actions"] = actions
 
     chunks = timed(log, f"predict_chunk_{args.samples}",
@@ -108,7 +122,9 @@ def main() -> None:
     assert chunks.shape == (args.samples, policy.chunk_size, 6), chunks.shape
     print(json.dumps(log["predict_chunk"]), flush=True)
 
-    if args.episodes:
+    if args.episodes and not args.no_sim:
+        from salt_vla_so101.config import TaskConfig
+
         evaluator = salt_vla.create_evaluator(
             "so101_pick_place", task=TaskConfig(image_size=tuple(args.image_size), max_steps=args.episode_steps))
         report = timed(log, "evaluate", lambda: evaluator.evaluate(policy, args.episodes, seed=0,

@@ -229,3 +229,14 @@ def test_without_lerobot_the_plugin_loads_and_the_factory_says_what_to_install(m
     monkeypatch.setitem(sys.modules, "lerobot", None)  # as if the extra were not installed
     with pytest.raises(ImportError, match=r'pip install "salt-vla\[lerobot\]"'):
         salt_vla.create_policy(f"act:{act_dir}")
+
+
+def test_random_pi_builder_refuses_lerobot_044_before_building(tmp_path):
+    from salt_vla_lerobot import compat
+    from salt_vla_lerobot.builders import build_random_pi
+
+    if compat.lerobot_version() >= (0, 5, 0):
+        pytest.skip("LeRobot >= 0.5 builds Pi0; the 0.4.4 refusal does not apply")
+    with pytest.raises(compat.LeRobotVersionError, match="pi05 cannot run with LeRobot 0.4"):
+        build_random_pi(tmp_path / "pi05", family="pi05")
+    assert not (tmp_path / "pi05").exists()
