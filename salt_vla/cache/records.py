@@ -2,8 +2,8 @@
 
 A shard is a plain file of records laid end to end, so entry ``j`` of a shard starts at byte
 ``j * record_bytes`` and any NumPy can map it (``np.memmap(path, dtype=layout.numpy_dtype())``).
-A record holds one or more named fields, packed in order, the whole record padded with zeros to a
-multiple of 64 bytes. Storage types:
+A record holds one or more named fields in order, each starting at a multiple of 64 bytes, the
+whole record padded with zeros to a multiple of 64 bytes. Storage types:
 
 - ``float16``: IEEE half; ``bfloat16``: the upper 16 bits of a float32 (stored as ``<u2``);
 - ``float8_e4m3fn``: OCP FP8 E4M3 (max 448), stored as ``u1`` next to a float32 scale per token;
@@ -47,42 +47,49 @@ class Field:
         return math.prod(self.shape) * np.dtype(STORAGE[self.dtype][0]).itemsize
 
 
+def _align(offset: int) -> int:
+    return -(-offset // ALIGNMENT) * ALIGNMENT
+
+
 @dataclass(frozen=True)
 class RecordLayout:
-    """The fields of a record, packed in order; ``record_bytes`` rounds up to :data:`ALIGNMENT`."""
+    """The fields of a record, each starting at a multiple of :data:`ALIGNMENT` bytes."""
 
     fields: tuple[Field, ...]
 
     @property
+    def offsets(self) -> tuple[int, ...]:
+        out, offset = [], 0
+        for f in self.fields:
+            out.append(offset)
+            offset = _align(offset + f.nbytes)
+        return tuple(out)
+
+    @property
     def record_bytes(self) -> int:
-        raw = sum(f.nbytes for f in self.fields)
-        return -(-raw // ALIGNMENT) * ALIGNMENT
+        return _align(self.offsets[-1] + self.fields[-1].nbytes)
 
     def numpy_dtype(self) -> np.dtype:
         """The structured NumPy dtype of one record (offsets and padding included)."""
-        offsets, offset = [], 0
-        for f in self.fields:
-            offsets.append(offset)
-            offset += f.nbytes
         return np.dtype({
             "names": [f.name for f in self.fields],
             "formats": [(STORAGE[f.dtype][0], f.shape) for f in self.fields],
-            "offsets": offsets,
+            "offsets": list(self.offsets),
             "itemsize": self.record_bytes,
         })
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "record_bytes": self.record_bytes,
-            "fields": [{"name": f.name, "dtype": f.dtype, "numpy": STORAGE[f.dtype][0], "shape": list(f.shape)}
-                       for f in self.fields],
+            "fields": [{"name": f.name, "dtype": f.dtype, "numpy": STORAGE[f.dtype][0], "shape": list(f.shape),
+                        "offset": offset} for f, offset in zip(self.fields, self.offsets)],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RecordLayout:
         layout = cls(tuple(Field(f["name"], f["dtype"], tuple(f["shape"])) for f in data["fields"]))
-        if layout.record_bytes != data["record_bytes"]:
-            raise ValueError(f"record layout says {data['record_bytes']} bytes but its fields need {layout.record_bytes}.")
+        if layout.to_dict() != dict(data):
+            raise ValueError(f"record layout {dict(data)} is not the one its fields give: {layout.to_dict()}.")
         return layout
 
     def pack(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -93,15 +100,12 @@ class RecordLayout:
             records[f.name] = arrays[f.name]
         return records
 
-
-def to_torch(array: np.ndarray, dtype: str) -> torch.Tensor:
-    """A tensor of storage type ``dtype`` over a copy of ``array`` (raw bytes reinterpreted)."""
-    raw, viewed = STORAGE[dtype]
-    array = np.array(array, dtype=raw, copy=True)
-    if raw == "<u2":  # torch has no uint16 view to bfloat16; int16 has the same bits
-        array = array.view("<i2")
-    tensor = torch.from_numpy(array)
-    return tensor if tensor.dtype == viewed else tensor.view(viewed)
+    def unpack(self, record: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Field tensors viewing one record's bytes (``[record_bytes]`` uint8, e.g. read from a shard)."""
+        return {
+            f.name: record[offset: offset + f.nbytes].view(STORAGE[f.dtype][1]).view(f.shape)
+            for f, offset in zip(self.fields, self.offsets)
+        }
 
 
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -151,10 +155,6 @@ class LatentCodec:
         if self.dtype != "float8_e4m3":
             return latents
         return (latents.float() * fields["scale"].unsqueeze(-1)).to(self.read_dtype)
-
-    def decode_record(self, record: np.void) -> torch.Tensor:
-        """One record read from a shard -> ``[N, D]``."""
-        return self.decode({f.name: to_torch(record[f.name], f.dtype) for f in self.layout.fields})
 
 
 def fidelity_stats(reference: torch.Tensor, stored: torch.Tensor) -> dict[str, np.ndarray]:

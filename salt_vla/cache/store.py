@@ -1,13 +1,18 @@
 """Reading caches: :class:`LatentCache` (teacher latents) and :class:`ClipCache` (decoded clips).
 
-Both map their shards lazily, per process (a cache object pickled into DataLoader workers reopens
-its files there) and read one fixed-size record per entry.
+Shards are memory-mapped (fixed-size records; see :mod:`salt_vla.cache.records`) and an entry is a
+tensor viewing its record in the map: the bytes are copied once, when a batch is stacked, instead of
+read into a buffer and then copied again (measured in benchmarks/cache_read.py). Mapped pages are
+the page cache's, shared by every worker and reclaimable, not process memory. Maps open lazily, per
+process: a cache pickled into DataLoader workers reopens them there. Finished shards are never
+rewritten in place (a rebuild writes a new file and renames it), so a reader never sees one shrink.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,12 +21,13 @@ import torch
 from tqdm.auto import tqdm
 
 from salt_vla.cache.compat import check, compat_fields
-from salt_vla.cache.records import LatentCodec, RecordLayout, to_torch
+from salt_vla.cache.records import LatentCodec, RecordLayout
 from salt_vla.cache.shards import METADATA, CacheIntegrityError, file_sha256
 from salt_vla.data.views import VIEW_COLUMNS, ViewParams, view_from_row
 
 FORMAT = "salt-vla-cache"
 FORMAT_VERSION = 1
+MAX_OPEN_SHARDS = 64
 
 
 def read_metadata(path: Path, kind: str) -> dict[str, Any]:
@@ -55,7 +61,6 @@ class ShardedCache:
         self.metadata: dict[str, Any] = meta
         """``metadata.json`` without the per-entry views (see :attr:`views`)."""
         self.layout = RecordLayout.from_dict(meta["record"])
-        self._record_dtype = self.layout.numpy_dtype()
         self._shard_entries = int(meta["shard_entries"])
         self._shards = meta["shards"]
         bad = [s["file"] for s in self._shards if not (self.path / s["file"]).is_file()
@@ -67,14 +72,14 @@ class ShardedCache:
             )
         if len(self._views) != len(self):
             raise CacheIntegrityError(f"{self.path}: {len(self._views)} views for {len(self)} entries.", [])
-        self._maps: dict[int, np.memmap] = {}
+        self._maps: OrderedDict[int, np.memmap] = OrderedDict()  # shard -> memory map (LRU)
 
     def __len__(self) -> int:
         return int(self.metadata["num_entries"])
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_maps"] = {}  # memory maps are reopened in the process that unpickles
+        state["_maps"] = OrderedDict()  # maps are reopened in the process that unpickles
         return state
 
     @property
@@ -94,15 +99,23 @@ class ShardedCache:
         """The view entry ``index`` was computed from."""
         return view_from_row(self._views[self._check(index)])
 
-    def record(self, index: int) -> np.void:
-        """Entry ``index``'s raw record (a view into the memory map)."""
+    def fields(self, index: int) -> dict[str, torch.Tensor]:
+        """Entry ``index``'s record fields: tensors viewing the shard's memory map (no copy yet)."""
         index = self._check(index)
         shard, offset = divmod(index, self._shard_entries)
+        size = self.layout.record_bytes
+        return self.layout.unpack(torch.from_numpy(self._map(shard)[offset * size: (offset + 1) * size]))
+
+    def _map(self, shard: int) -> np.memmap:
         mapped = self._maps.get(shard)
         if mapped is None:
-            mapped = np.memmap(self.path / self._shards[shard]["file"], dtype=self._record_dtype, mode="r")
-            self._maps[shard] = mapped
-        return mapped[offset]
+            if len(self._maps) >= MAX_OPEN_SHARDS:
+                self._maps.popitem(last=False)  # tensors still viewing it keep it mapped
+            # Copy-on-write: tensors over it are writable (in memory only); the file is never written.
+            mapped = self._maps[shard] = np.memmap(self.path / self._shards[shard]["file"], dtype=np.uint8, mode="c")
+        else:
+            self._maps.move_to_end(shard)
+        return mapped
 
     def verify(self, *, progress: bool = False) -> None:
         """Check every shard's SHA-256; raise :class:`CacheIntegrityError` naming all that fail."""
@@ -169,7 +182,7 @@ class LatentCache(ShardedCache):
         return dict(self.metadata["fidelity"])
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return self.codec.decode_record(self.record(index))
+        return self.codec.decode(self.fields(index))
 
 
 class ClipCache(ShardedCache):
@@ -178,4 +191,4 @@ class ClipCache(ShardedCache):
     kind = "clips"
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return to_torch(self.record(index)["video"], "uint8")
+        return self.fields(index)["video"]

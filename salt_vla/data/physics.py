@@ -138,8 +138,13 @@ def _integrate(ball: int, pos: np.ndarray, vel: np.ndarray, r: float, restitutio
         velocities[frame, ball] = (vx, vy)
 
 
-def render(trajectory: Trajectory, frames: list[int], height: int, width: int) -> np.ndarray:
-    """Draw ``frames`` of ``trajectory`` as ``[T, H, W, 3]`` uint8: anti-aliased discs on a gradient."""
+def render(trajectory: Trajectory, frames: list[int], height: int, width: int, *, noise: float = 0.0,
+           noise_seed: int = 0) -> np.ndarray:
+    """Draw ``frames`` of ``trajectory`` as ``[T, H, W, 3]`` uint8: anti-aliased discs on a gradient.
+
+    ``noise`` adds Gaussian sensor noise of that standard deviation (in 0-255 units), drawn per frame
+    from ``(noise_seed, frame)`` so any subset of frames renders identically.
+    """
     shade = np.linspace(40, 90, height, dtype=np.float32)[:, None, None]
     background = np.broadcast_to(shade * np.array([0.5, 0.6, 1.0], dtype=np.float32), (height, width, 3))
     scale = min(height, width)
@@ -157,5 +162,7 @@ def render(trajectory: Trajectory, frames: list[int], height: int, width: int) -
             alpha = np.clip(r + 0.5 - np.sqrt((rows - cy) ** 2 + (cols - cx) ** 2), 0.0, 1.0)[..., None]
             patch = image[top:bottom, left:right]
             image[top:bottom, left:right] = patch * (1.0 - alpha) + trajectory.color[ball] * alpha
-        out[t] = np.rint(image).astype(np.uint8)
+        if noise > 0:
+            image = image + np.random.default_rng([noise_seed, frame]).normal(0.0, noise, image.shape)
+        out[t] = np.rint(np.clip(image, 0, 255)).astype(np.uint8)
     return out

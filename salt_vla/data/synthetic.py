@@ -30,12 +30,12 @@ from salt_vla.data.views import VideoInfo, ViewParams, ViewSampler, as_size
 class _Simulation:
     """A :class:`FrameSource` over one simulated video."""
 
-    def __init__(self, trajectory: Trajectory, info: VideoInfo) -> None:
-        self.trajectory = trajectory
-        self.info = info
+    def __init__(self, trajectory: Trajectory, info: VideoInfo, noise: float, noise_seed: int) -> None:
+        self.trajectory, self.info, self.noise, self.noise_seed = trajectory, info, noise, noise_seed
 
     def read(self, indices: list[int]) -> np.ndarray:
-        return render(self.trajectory, indices, self.info.height, self.info.width)
+        return render(self.trajectory, indices, self.info.height, self.info.width, noise=self.noise,
+                      noise_seed=self.noise_seed)
 
 
 class SyntheticPhysicsDataset(VideoDataset):
@@ -51,6 +51,8 @@ class SyntheticPhysicsDataset(VideoDataset):
         fps: source frame rate (physics time per frame is ``1 / fps``).
         source_size: rendering ``(H, W)`` when it should differ from ``size`` (crops then resize).
         physics: world parameter ranges.
+        noise: standard deviation of per-pixel sensor noise (0-255 units); 0 renders clean frames.
+            Encoded noisy videos cost a realistic number of bits per frame, as camera footage does.
         scale, ratio, flip, temporal: view sampling (see :class:`~salt_vla.data.views.ViewSampler`);
             the default keeps the whole frame.
     """
@@ -69,6 +71,7 @@ class SyntheticPhysicsDataset(VideoDataset):
         fps: float = 16.0,
         source_size: tuple[int, int] | int | None = None,
         physics: PhysicsConfig | dict[str, Any] | None = None,
+        noise: float = 0.0,
         scale: tuple[float, float] = (1.0, 1.0),
         ratio: tuple[float, float] | None = None,
         flip: bool = False,
@@ -89,6 +92,9 @@ class SyntheticPhysicsDataset(VideoDataset):
         source = sampler.size if source_size is None else as_size(source_size, "source_size")
         self.source_size: tuple[int, int] = source
         self.physics = physics if isinstance(physics, PhysicsConfig) else PhysicsConfig(**(physics or {}))
+        if noise < 0:
+            raise ValueError(f"SyntheticPhysicsDataset: noise must be >= 0; got {noise}.")
+        self.noise = float(noise)
         self._info = VideoInfo(self.video_frames, source[0], source[1], self.fps)
 
     def __len__(self) -> int:
@@ -102,11 +108,12 @@ class SyntheticPhysicsDataset(VideoDataset):
 
     @contextmanager
     def open_source(self, index: int) -> Iterator[FrameSource]:
-        yield _Simulation(self.trajectory(index), self._info)
+        yield _Simulation(self.trajectory(index), self._info, self.noise, derive_seed(VIDEO, self.seed, index, 1))
 
     def list_hash(self) -> str:
         spec = {"seed": self.seed, "num_videos": self.num_videos, "video_frames": self.video_frames,
-                "fps": self.fps, "source_size": list(self.source_size), "physics": self.physics.to_dict()}
+                "fps": self.fps, "source_size": list(self.source_size), "physics": self.physics.to_dict(),
+                "noise": self.noise}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
     def label(self, view: ViewParams, source: FrameSource | None = None) -> Label:

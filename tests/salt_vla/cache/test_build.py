@@ -54,7 +54,7 @@ def test_shards_are_plain_memory_mappable_records(teacher, dataset, tmp_path: Pa
     fields = meta["record"]["fields"]
     records = np.memmap(tmp_path / meta["shards"][1]["file"], mode="r", dtype=np.dtype(
         {"names": [f["name"] for f in fields], "formats": [(f["numpy"], tuple(f["shape"])) for f in fields],
-         "itemsize": meta["record"]["record_bytes"]}))
+         "offsets": [f["offset"] for f in fields], "itemsize": meta["record"]["record_bytes"]}))
     assert torch.equal(torch.from_numpy(np.array(records[1]["latents"])), cache[5])
 
 
