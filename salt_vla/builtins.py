@@ -72,3 +72,10 @@ def register_schedules(register: Register) -> None:
     register("cosine", schedules.CosineRamp, description="half-cosine ramp start -> end (weight decay)")
     register("linear", schedules.Linear, description="straight line start -> end")
     register("constant", schedules.Constant, description="one value at every step")
+
+
+@hookimpl
+def register_datasets(register: Register) -> None:
+    from salt_vla.data.registration import register_builtin_datasets
+
+    register_builtin_datasets(register)

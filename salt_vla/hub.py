@@ -55,7 +55,7 @@ def _model_types() -> dict[str, ModelType]:
 
 def model_type_of(model: nn.Module) -> str:
     for name, spec in _model_types().items():
-        if type(model) is spec.cls:
+        if isinstance(model, spec.cls):  # FSDP2 wraps classes in subclasses (FSDPVideoViT)
             return name
     raise CheckpointError(f"{type(model).__name__} has no checkpoint format; saveable types: "
                           f"{', '.join(t.cls.__name__ for t in _model_types().values())}.")
@@ -79,11 +79,12 @@ def _card(config: Mapping[str, Any], name: str) -> str:
 
 
 def save_pretrained(model: nn.Module, directory: str | os.PathLike[str], *, metadata: Mapping[str, Any] | None = None,
-                    architecture: str | None = None) -> Path:
+                    architecture: str | None = None, state_dict: Mapping[str, torch.Tensor] | None = None) -> Path:
     """Write ``config.json``, ``model.safetensors`` and ``README.md`` to ``directory`` atomically.
 
     ``metadata`` (JSON-serialisable: training config, probe results, ...) is stored in ``config.json`` and shown
-    in the model card. An existing directory is replaced only once the new one is complete.
+    in the model card. ``state_dict`` replaces ``model.state_dict()`` (e.g. a full state dict gathered from a
+    sharded model). An existing directory is replaced only once the new one is complete.
     """
     from safetensors.torch import save_file
 
@@ -99,7 +100,8 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike[str], *, meta
         "metadata": dict(metadata or {}),
     }
     directory = Path(directory)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    source = model.state_dict() if state_dict is None else state_dict
+    state = {k: v.detach().contiguous().cpu() for k, v in source.items()}
     with atomic_directory(directory) as tmp:
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n")
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "library": LIBRARY})

@@ -8,6 +8,7 @@ import click
 
 from salt_vla import __version__
 from salt_vla.cli.plugins_cmd import plugins_command
+from salt_vla.cli.train_cmd import cache_command, train_command, train_teacher_command
 from salt_vla.plugins import PluginLoadWarning, plugin_manager, plugin_statuses
 
 
@@ -20,7 +21,8 @@ def cli() -> None:
     """
 
 
-cli.add_command(plugins_command)
+for command in (plugins_command, train_command, train_teacher_command, cache_command):
+    cli.add_command(command)
 
 
 def _add_plugin_commands(group: click.Group) -> None:

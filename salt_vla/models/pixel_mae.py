@@ -43,10 +43,13 @@ class PixelMAEConfig:
 class PixelMAE(nn.Module):
     """``forward(video [B, C, T, H, W], masks) -> PredictionOutput`` with per-patch normalised pixel targets."""
 
-    def __init__(self, config: PixelMAEConfig) -> None:
+    def __init__(self, config: PixelMAEConfig, *, encoder: VideoViT | None = None) -> None:
+        """``encoder`` (optional) supplies initial weights, e.g. a student inflated from timm; its config must match."""
         super().__init__()
         self.config = config
-        encoder = VideoViT(config.encoder)
+        if encoder is not None and encoder.config != config.encoder:
+            raise ValueError("PixelMAE: the given encoder's config differs from config.encoder.")
+        encoder = encoder if encoder is not None else VideoViT(config.encoder)
         pt, ph, pw = encoder.patch_size
         decoder = Predictor(PredictorConfig(
             in_dim=encoder.embed_dim, out_dim=pt * ph * pw * config.encoder.in_chans, dim=config.decoder_dim,

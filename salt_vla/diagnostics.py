@@ -1,0 +1,114 @@
+"""Is it learning? Validation diagnostics and loss-trend detection with plain-language advice.
+
+- ``mean_target_ratio``: validation loss over the loss of always predicting the mean target. Below 1
+  the predictor beats the trivial answer; near 1 it has learned nothing usable.
+- ``std_ratio``: spread of predictions over spread of targets (per channel, across tokens). Far below 1
+  means predictions collapse toward the mean.
+- ``effective_rank`` (of predictions and targets): exp of the entropy of the normalised singular values.
+  A prediction rank far below the targets' is dimensional collapse.
+- ``cosine``: mean cosine similarity of predictions and targets per token.
+- :class:`TrendDetector` watches the training loss over a window and names plateaus and divergence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import torch
+
+from salt_vla.objectives import LatentLoss
+
+
+def effective_rank(x: torch.Tensor, max_rows: int = 4096) -> float:
+    """Effective rank of ``x: [M, D]`` (rows subsampled evenly to ``max_rows``); 1..min(M, D)."""
+    x = x.float().reshape(-1, x.shape[-1])
+    if x.shape[0] > max_rows:
+        x = x[torch.linspace(0, x.shape[0] - 1, max_rows).long()]
+    x = x - x.mean(dim=0, keepdim=True)
+    singular = torch.linalg.svdvals(x)
+    total = singular.sum()
+    if total <= 0:
+        return 0.0
+    p = singular / total
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def prediction_diagnostics(predictions: torch.Tensor, targets: torch.Tensor, loss: LatentLoss) -> dict[str, float]:
+    """Diagnostics of ``predictions`` vs ``targets`` (both ``[M, D]`` or ``[B, K, D]``, targets already normalised)."""
+    pred = predictions.float().reshape(-1, predictions.shape[-1])
+    target = targets.float().reshape(-1, targets.shape[-1])
+    mean_prediction = target.mean(dim=0, keepdim=True).expand_as(target)
+    plain = LatentLoss(loss.kind, "none", loss.beta)  # targets arrive normalised already
+    model_loss = float(plain(pred, target))
+    baseline = float(plain(mean_prediction, target))
+    return {
+        "loss": model_loss,
+        "mean_target_loss": baseline,
+        "mean_target_ratio": model_loss / baseline if baseline > 0 else math.nan,
+        "std_ratio": float(pred.std(dim=0).mean() / target.std(dim=0).mean().clamp_min(1e-12)),
+        "effective_rank": effective_rank(pred),
+        "target_effective_rank": effective_rank(target),
+        "cosine": float(torch.nn.functional.cosine_similarity(pred, target, dim=-1).mean()),
+    }
+
+
+@dataclass(frozen=True)
+class Trend:
+    """``status``: ``warming_up``, ``improving``, ``plateau`` or ``diverging``; ``advice``: what to do."""
+
+    status: str
+    relative_change: float
+    advice: str
+
+
+class TrendDetector:
+    """Classify the recent training-loss trend from logged values.
+
+    Compares the mean of the first and last thirds of a sliding window (robust to step noise).
+
+    Args:
+        window: logged points considered.
+        plateau_tolerance: relative improvement below which the loss counts as flat.
+        divergence_tolerance: relative rise above the window's best that counts as diverging.
+    """
+
+    def __init__(self, window: int = 30, plateau_tolerance: float = 0.01, divergence_tolerance: float = 0.25) -> None:
+        if window < 6:
+            raise ValueError(f"TrendDetector window must be >= 6 logged points; got {window}.")
+        self.window = window
+        self.plateau_tolerance = plateau_tolerance
+        self.divergence_tolerance = divergence_tolerance
+        self.values: deque[float] = deque(maxlen=window)
+        self.best = math.inf
+
+    def update(self, loss: float, *, lr: float | None = None, min_lr: float | None = None) -> Trend:
+        if not math.isfinite(loss):
+            return Trend("diverging", math.inf, "The loss is not finite: lower the learning rate, check the inputs for "
+                         "NaNs, and keep gradient clipping on.")
+        self.values.append(loss)
+        self.best = min(self.best, loss)
+        if len(self.values) < self.window:
+            return Trend("warming_up", math.nan, "Not enough history yet.")
+        third = self.window // 3
+        values = list(self.values)
+        early, late = sum(values[:third]) / third, sum(values[-third:]) / third
+        change = (late - early) / abs(early) if early else 0.0
+        if late > self.best * (1 + self.divergence_tolerance):
+            return Trend("diverging", change, f"The loss rose {100 * (late / self.best - 1):.0f}% above its best "
+                         f"({self.best:.4g}). Lower the peak learning rate or tighten gradient clipping; check that weight "
+                         "decay is off for norms, biases, position embeddings and mask tokens.")
+        if change > -self.plateau_tolerance:
+            if lr is not None and min_lr is not None and lr <= min_lr * 1.05:
+                advice = (f"Flat at the learning-rate floor ({lr:.3g}): the schedule is done; raise min_lr or train longer "
+                          "only if validation still improves.")
+            elif lr is not None and lr < 1e-5:
+                advice = (f"Flat with a tiny learning rate ({lr:.3g}): the schedule may decay too fast. Give the cosine "
+                          "a floor (min_lr about peak/10) or raise the peak.")
+            else:
+                advice = (f"Flat over the last {self.window} logged points (change {100 * change:+.2f}%). If validation "
+                          "also stalls, try a higher peak learning rate, a longer warmup, or check the masks and targets.")
+            return Trend("plateau", change, advice)
+        return Trend("improving", change, f"Improving ({100 * change:+.2f}% over the window).")

@@ -1,0 +1,201 @@
+"""The training configuration: one typed tree for stage 1 (pixel teacher) and stage 2 (SALT student).
+
+Load with :func:`salt_vla.config.load_config` (YAML + ``a.b=value`` overrides, every problem reported
+at once). Every run writes the resolved tree to ``<out_dir>/config.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass
+class DataSection:
+    """Where clips come from.
+
+    Attributes:
+        dataset: registered dataset name (``synthetic_physics``, ``video_folder``, ``ssv2``, ...).
+        args: keyword arguments of that dataset (``frames``, ``size``, ``root``, ...).
+        val_args: overrides of ``args`` for the validation split (``None``: no validation).
+        batch_size: clips per process per micro-batch.
+        latent_cache / val_latent_cache: latent-cache directories; with them stage 2 never builds the teacher.
+        clip_cache: optional pre-decoded clip cache matching ``latent_cache`` (fastest input path).
+    """
+
+    dataset: str = "synthetic_physics"
+    args: dict[str, Any] = field(default_factory=dict)
+    val_args: dict[str, Any] | None = None
+    batch_size: int = 32
+    num_workers: int = 4
+    prefetch_factor: int = 2
+    pin_memory: bool = True
+    latent_cache: str | None = None
+    val_latent_cache: str | None = None
+    clip_cache: str | None = None
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.num_workers < 0:
+            problems.append(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.clip_cache and not self.latent_cache:
+            problems.append("clip_cache needs latent_cache (the clip cache holds the latent cache's views)")
+        return problems
+
+
+@dataclass
+class StudentSection:
+    """The encoder being trained (stage 2) or the teacher's encoder (stage 1)."""
+
+    name: str = "vit_base_patch16_t2"
+    args: dict[str, Any] = field(default_factory=dict)
+    pretrained: str | None = None
+    grad_checkpointing: bool = False
+
+
+@dataclass
+class PredictorSection:
+    """The narrow predictor (stage 2); SALT/V-JEPA use 12 blocks of width 384."""
+
+    dim: int = 384
+    depth: int = 12
+    num_heads: int = 6
+    num_mask_tokens: int = 2
+
+
+@dataclass
+class DecoderSection:
+    """The light pixel decoder of the stage-1 teacher."""
+
+    dim: int = 192
+    depth: int = 4
+    num_heads: int = 3
+
+
+@dataclass
+class TeacherSection:
+    """The frozen teacher of a live (uncached) stage-2 run: a registered name and its arguments."""
+
+    name: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MaskSection:
+    name: str = "multiblock_vjepa"
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LossSection:
+    kind: Literal["l1", "mse", "smooth_l1", "cosine"] = "l1"
+    target_norm: Literal["none", "layer_norm"] = "none"
+
+
+@dataclass
+class OptimSection:
+    """AdamW with a warmup-cosine learning rate (with a floor) and a cosine weight-decay ramp.
+
+    Weight decay applies only to weight matrices (see :func:`salt_vla.optim.param_groups`).
+    ``grad_clip <= 0`` disables clipping (the norm is still logged).
+    """
+
+    lr: float = 3e-4
+    min_lr: float = 3e-5
+    start_lr: float = 0.0
+    warmup_steps: int = 500
+    weight_decay: float = 0.04
+    weight_decay_end: float = 0.4
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    grad_clip: float = 1.0
+    accumulate: int = 1
+
+    def validate(self) -> list[str]:
+        problems = []
+        if not 0 <= self.min_lr <= self.lr:
+            problems.append(f"min_lr={self.min_lr} must lie in [0, lr={self.lr}] (a floor of lr/10 is common)")
+        if self.warmup_steps < 0:
+            problems.append(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.accumulate < 1:
+            problems.append(f"accumulate must be >= 1, got {self.accumulate}")
+        if not all(0 <= b < 1 for b in self.betas):
+            problems.append(f"betas must lie in [0, 1), got {self.betas}")
+        return problems
+
+
+@dataclass
+class RunSection:
+    """Length, logging, checkpoints, precision, devices.
+
+    Attributes:
+        steps: optimizer steps in total (the schedules span them).
+        log_every: steps between metric lines (the only host-device sync of the hot loop).
+        val_every / checkpoint_every: steps between validations / checkpoints (0 = only at the end).
+        best_metric: validation metric that selects ``checkpoints/best`` (lower is better).
+        precision: ``auto`` = bf16 autocast on CUDA, fp32 on CPU.
+        on_nonfinite: ``stop`` (raise, naming the step and the last good checkpoint) or ``skip`` the step.
+        distributed: ``auto``/``ddp`` (DistributedDataParallel under torchrun) or ``fsdp`` (fully sharded).
+    """
+
+    out_dir: str = "runs/salt"
+    steps: int = 10_000
+    seed: int = 0
+    log_every: int = 20
+    val_every: int = 500
+    val_batches: int = 16
+    checkpoint_every: int = 500
+    best_metric: str = "val/loss"
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    compile: bool = False
+    device: str = "auto"
+    on_nonfinite: Literal["stop", "skip"] = "stop"
+    distributed: Literal["auto", "ddp", "fsdp"] = "auto"
+    tensorboard: bool = False
+    wandb_project: str | None = None
+    progress: bool = True
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.steps < 1:
+            problems.append(f"steps must be >= 1, got {self.steps}")
+        for name in ("log_every", "val_every", "checkpoint_every", "val_batches"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.seed < 0:
+            problems.append(f"seed must be >= 0, got {self.seed}")
+        return problems
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs. ``stage``: ``salt`` (stage 2) or ``teacher`` (stage 1, pixel reconstruction)."""
+
+    stage: Literal["salt", "teacher"] = "salt"
+    data: DataSection = field(default_factory=DataSection)
+    student: StudentSection = field(default_factory=StudentSection)
+    predictor: PredictorSection = field(default_factory=PredictorSection)
+    decoder: DecoderSection = field(default_factory=DecoderSection)
+    teacher: TeacherSection = field(default_factory=TeacherSection)
+    masks: MaskSection = field(default_factory=MaskSection)
+    loss: LossSection = field(default_factory=LossSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.stage == "salt":
+            if self.teacher.name is None and not self.data.latent_cache:
+                problems.append("stage 'salt' needs targets: set teacher.name (live teacher) or data.latent_cache")
+            if self.teacher.name is not None and self.data.latent_cache:
+                problems.append("set either teacher.name (live) or data.latent_cache (cached), not both")
+            if self.data.val_args is not None and self.data.latent_cache and not self.data.val_latent_cache:
+                problems.append("cached validation needs data.val_latent_cache (or remove data.val_args)")
+        else:
+            if self.data.latent_cache or self.teacher.name:
+                problems.append("stage 'teacher' learns from pixels: remove teacher.name and data.latent_cache")
+        if self.optim.warmup_steps > self.run.steps:
+            problems.append(f"optim.warmup_steps={self.optim.warmup_steps} exceeds run.steps={self.run.steps}")
+        return problems

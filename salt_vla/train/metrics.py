@@ -1,0 +1,80 @@
+"""Where metrics go: JSONL always (``<out_dir>/metrics.jsonl``), TensorBoard and W&B when asked.
+
+Only rank 0 writes. Each line is ``{"step": int, "time": seconds since start, "<group>/<name>": float, ...}``;
+the same keys reach TensorBoard scalars and W&B.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+
+def json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Non-finite floats become ``None`` (JSON has no NaN)."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+
+
+class MetricSinks:
+    """Fan one metrics dict out to JSONL (+ TensorBoard + Weights & Biases)."""
+
+    def __init__(self, out_dir: Path, *, enabled: bool = True, tensorboard: bool = False,
+                 wandb_project: str | None = None, config: dict[str, Any] | None = None, resume: bool = False) -> None:
+        self.enabled = enabled
+        self.start = time.perf_counter()
+        self.path = out_dir / "metrics.jsonl"
+        self._tb = self._wandb = None
+        if not enabled:
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not resume and self.path.exists():
+            self.path.unlink()
+        self._file = open(self.path, "a", buffering=1)  # line-buffered: a crash loses at most one line
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as error:
+                raise RuntimeError("run.tensorboard=true needs the tensorboard package: pip install tensorboard") from error
+            self._tb = SummaryWriter(str(out_dir / "tensorboard"))
+        if wandb_project:
+            try:
+                import wandb
+            except ImportError as error:
+                raise RuntimeError("run.wandb_project needs the wandb package: pip install wandb") from error
+            self._wandb = wandb.init(project=wandb_project, dir=str(out_dir), config=config, resume="allow")
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        clean = json_safe({k: (None if v is None else float(v)) for k, v in metrics.items()})
+        line = {"step": step, "time": round(time.perf_counter() - self.start, 3), **clean}
+        self._file.write(json.dumps(line) + "\n")
+        if self._tb is not None:
+            for key, value in clean.items():
+                if value is not None:
+                    self._tb.add_scalar(key, value, step)
+        if self._wandb is not None:
+            self._wandb.log(clean, step=step)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The lines of a ``metrics.jsonl`` (a torn last line from a crash is ignored)."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
