@@ -4,7 +4,8 @@ Registers:
 
 - policies ``scripted`` (the IK-based expert), ``random`` (random joint targets) and ``hold`` (keeps the
   start pose): ``salt_vla.create_policy("scripted")``;
-- (coming next) evaluator ``so101_pick_place`` and commands ``salt-vla record`` / ``salt-vla eval-policy``.
+- evaluator ``so101_pick_place``: ``salt_vla.create_evaluator("so101_pick_place").evaluate(policy, ...)``;
+- commands ``salt-vla record`` and ``salt-vla eval-policy``.
 
 Heavy modules (MuJoCo, LeRobot) are imported inside the factories. Importing any submodule that renders
 picks the headless EGL backend when no display is available and ``MUJOCO_GL`` is unset.
@@ -47,8 +48,27 @@ def _hold(source: str | None = None, **kwargs: Any) -> Any:
     return HoldPolicy(**kwargs)
 
 
+def _evaluator(**kwargs: Any) -> Any:
+    from salt_vla_so101.evaluator import SO101Evaluator
+
+    return SO101Evaluator(**kwargs)
+
+
 @salt_vla.hookimpl
 def register_policies(register: Any) -> None:
     register("scripted", _scripted, description="SO-101 IK pick-and-place expert (privileged: reads the sim state)")
     register("random", _random, description="random joint targets within the SO-101 joint ranges")
     register("hold", _hold, description="keeps the start pose (does nothing)")
+
+
+@salt_vla.hookimpl
+def register_evaluators(register: Any) -> None:
+    register("so101_pick_place", _evaluator, description="SO-101 block-to-bowl pick-and-place in MuJoCo")
+
+
+@salt_vla.hookimpl
+def register_commands(cli: Any) -> None:
+    from salt_vla_so101.cli import eval_policy_command, record_command
+
+    cli.add_command(record_command)
+    cli.add_command(eval_policy_command)

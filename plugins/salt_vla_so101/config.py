@@ -15,6 +15,9 @@ from salt_vla.robot import SO101_CAMERAS
 TASK_STRING = "pick up the block and place it in the bowl"
 """The language instruction of the task (LeRobot's ``task`` field)."""
 
+EE_ACTION_NAMES: tuple[str, ...] = ("ee.x", "ee.y", "ee.z", "ee.qw", "ee.qx", "ee.qy", "ee.qz", "gripper.pos")
+"""End-effector action: grasp point (metres, world), grasp-frame quaternion (w, x, y, z), gripper 0-100."""
+
 HOME_POSE: tuple[float, ...] = (0.0, -70.0, 45.0, 90.0, 0.0, 20.0)
 """Start pose in LeRobot units: gripper 10 cm above the table in front of the base, slightly open."""
 
@@ -43,6 +46,9 @@ class TaskConfig:
         overhead_fovy: vertical field of view of ``overhead_cam`` in degrees; wrist_fovy overrides the
             robot file's wrist camera (``None`` keeps it: 75 degrees in TheRobotStudio's MJCF).
         asset_path: SO-101 MJCF to use; ``None`` resolves it at run time (:mod:`salt_vla_so101.assets`).
+        mesh_cell: robot meshes are simplified by clustering vertices in cells of this size (metres), for
+            ~5x faster CPU rendering; ``None`` keeps TheRobotStudio's full meshes (see
+            :mod:`salt_vla_so101.meshes`). Collision hulls use the same meshes.
         home_pose: start pose in LeRobot units (degrees, gripper 0-100).
     """
 
@@ -67,6 +73,7 @@ class TaskConfig:
     overhead_fovy: float = 52.0
     wrist_fovy: float | None = None
     asset_path: str | None = None
+    mesh_cell: float | None = 0.002
     home_pose: tuple[float, ...] = HOME_POSE
 
     def __post_init__(self) -> None:
@@ -108,7 +115,7 @@ class TaskConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (tuples become lists); ``TaskConfig.from_dict`` inverts it."""
-        return asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskConfig:

@@ -24,12 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from salt_vla.robot import SO101_ACTION_NAMES, Observation
+from salt_vla_so101.config import EE_ACTION_NAMES
 
 if TYPE_CHECKING:
     from salt_vla_so101.task import PickPlaceTask
-
-EE_ACTION_NAMES: tuple[str, ...] = ("ee.x", "ee.y", "ee.z", "ee.qw", "ee.qx", "ee.qy", "ee.qz", "gripper.pos")
-"""End-effector action: grasp point (metres, world), grasp-frame quaternion (w, x, y, z), gripper 0-100."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +104,12 @@ class ScriptedExpert:
         self._lift_checked = False
         if task is not None:
             self.bind(task)
+
+    def __getstate__(self) -> dict:
+        # Pickled for worker processes: the task (MuJoCo state, renderers) stays behind; bind() again there.
+        state = dict(self.__dict__)
+        state.update(_task=None, _ik=None)
+        return state
 
     # ------------------------------------------------------------------ Policy protocol
 

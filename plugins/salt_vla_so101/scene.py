@@ -26,10 +26,14 @@ import numpy as np
 from salt_vla.robot import SO101_CAMERAS
 from salt_vla_so101.assets import resolve_robot_mjcf
 from salt_vla_so101.config import TaskConfig
+from salt_vla_so101.meshes import simplify_meshes
 
 ENV, ARM, JAW, PAD = 1, 2, 4, 8
 
 CAMERAS = SO101_CAMERAS
+TABLE_CENTRE_XY = (0.15, 0.0)
+TABLE_HALF_XY = (0.45, 0.45)
+"""The table top is the plane z = 0 over this rectangle (metres, robot base at the origin)."""
 
 GRIPPER_BODY = "gripper"
 MOVING_JAW_BODY = "moving_jaw_so101_v1"
@@ -122,12 +126,13 @@ def _add_pads_and_site(spec: mujoco.MjSpec, config: TaskConfig) -> None:
 def _add_table(spec: mujoco.MjSpec) -> None:
     world = spec.worldbody
     world.add_geom(
-        name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.45, 0.45, 0.02], pos=[0.15, 0.0, -0.02],
+        name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[*TABLE_HALF_XY, 0.02], pos=[*TABLE_CENTRE_XY, -0.02],
         rgba=[0.55, 0.45, 0.35, 1.0], contype=ENV, conaffinity=ENV | ARM | JAW | PAD, friction=[1.0, 0.005, 0.0001],
         solref=_SOLREF, solimp=_SOLIMP,
     )
+    # The floor catches a block swept off the table (so it does not fall forever).
     world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[2, 2, 0.1], pos=[0, 0, -0.75],
-                   rgba=[0.25, 0.27, 0.3, 1.0], contype=0, conaffinity=0)
+                   rgba=[0.25, 0.27, 0.3, 1.0], contype=ENV, conaffinity=ENV | ARM | JAW | PAD)
 
 
 def _add_block(spec: mujoco.MjSpec, config: TaskConfig) -> None:
@@ -198,6 +203,8 @@ def build_spec(config: TaskConfig) -> mujoco.MjSpec:
     missing = [j for j in JOINTS if spec.joint(j) is None]
     if missing:
         raise ValueError(f"The robot file lacks SO-101 joints {missing}; expected joints {list(JOINTS)}.")
+    if config.mesh_cell:
+        simplify_meshes(spec, config.mesh_cell)
     _set_options(spec, config)
     _filter_robot_collisions(spec)
     _add_pads_and_site(spec, config)

@@ -269,6 +269,11 @@ class PickPlaceTask:
                 robot = True
         return len(pads), robot
 
+    def over_table(self, position: np.ndarray) -> bool:
+        """Whether the world point ``position`` ``[2+]`` lies above the table top's rectangle."""
+        offset = np.abs(np.asarray(position[:2]) - scene.TABLE_CENTRE_XY)
+        return bool(np.all(offset <= scene.TABLE_HALF_XY))
+
     @property
     def joint_ranges_deg(self) -> np.ndarray:
         """``[6, 2]`` ranges in LeRobot units (arm in degrees, gripper ``[0, 100]``)."""

@@ -1,0 +1,102 @@
+"""``salt-vla eval-policy`` and ``salt-vla record`` (added to the CLI by the plugin's ``register_commands``).
+
+Heavy imports happen inside the commands, so ``salt-vla --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _image_size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        height, width = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected HxW such as 240x320; got {value!r}") from None
+    return height, width
+
+
+def _task_overrides(max_steps: int | None, image_size: tuple[int, int] | None) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    if max_steps is not None:
+        overrides["max_steps"] = max_steps
+    if image_size is not None:
+        overrides["image_size"] = image_size
+    return overrides
+
+
+_common = [
+    click.option("--seed", type=int, default=0, show_default=True, help="First episode seed (episodes use seed, seed+1, ...)."),
+    click.option("--max-steps", type=int, default=None, help="Control steps per episode (default 400)."),
+    click.option("--image-size", callback=_image_size, default=None, help="Camera images HxW (default 240x320)."),
+]
+
+
+def _with_common(command: Any) -> Any:
+    for option in reversed(_common):
+        command = option(command)
+    return command
+
+
+@click.command("eval-policy")
+@click.option("--policy", "policies", multiple=True, required=True, metavar="SPEC",
+              help="Policy SPEC: scripted, random, hold, act:<hub id or dir>, ... Repeat for a sweep (one table).")
+@click.option("--episodes", type=int, default=20, show_default=True)
+@_with_common
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for report.json/.md/outcomes.png.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Parallel worker processes (same results).")
+@click.option("--video/--no-video", default=False, show_default=True, help="Write videos/episode_<seed>.mp4.")
+def eval_policy_command(policies: tuple[str, ...], episodes: int, seed: int, max_steps: int | None,
+                        image_size: tuple[int, int] | None, out: Path, workers: int, video: bool) -> None:
+    """Evaluate policies on SO-101 pick-and-place in MuJoCo and write a report with the failure taxonomy."""
+    from salt_vla.evaluation import sweep_table
+    from salt_vla.registry import PluginError
+    from salt_vla_so101.compatibility import PolicyMismatchError
+    from salt_vla_so101.evaluator import SO101Evaluator
+
+    evaluator = SO101Evaluator(**_task_overrides(max_steps, image_size))
+    options = {"workers": workers, "video": video}
+    try:
+        if len(policies) == 1:
+            reports = [evaluator.evaluate(policies[0], episodes, seed, out_dir=out, **options)]
+        else:
+            reports = evaluator.sweep(list(policies), episodes, seed, out_dir=out, **options)
+    except (PolicyMismatchError, PluginError, ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(sweep_table(reports), nl=False)
+    click.echo(f"Report written to {out}")
+
+
+@click.command("record")
+@click.option("--policy", default="scripted", show_default=True, metavar="SPEC", help="Policy SPEC to record.")
+@click.option("--episodes", type=int, required=True, help="Episodes to save.")
+@_with_common
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="New directory for the LeRobotDataset.")
+@click.option("--keep-only-successes", is_flag=True, help="Discard failed episodes; try more seeds until enough succeed.")
+@click.option("--fps", type=int, default=None, help="Frames per second = control rate (default 30).")
+@click.option("--repo-id", default="local/so101_pick_place", show_default=True, help="Dataset repo id (metadata).")
+def record_command(policy: str, episodes: int, seed: int, max_steps: int | None, image_size: tuple[int, int] | None,
+                   out: Path, keep_only_successes: bool, fps: int | None, repo_id: str) -> None:
+    """Record episodes of a policy as a LeRobotDataset (v3): both cameras, joint state, action, task string."""
+    from dataclasses import replace
+
+    import salt_vla
+    from salt_vla.registry import PluginError
+    from salt_vla_so101.compatibility import PolicyMismatchError
+    from salt_vla_so101.config import TaskConfig
+    from salt_vla_so101.recorder import record_dataset
+
+    task = replace(TaskConfig(), **_task_overrides(max_steps, image_size))
+    try:
+        summary = record_dataset(salt_vla.create_policy(policy), episodes, out, seed=seed,
+                                 keep_only_successes=keep_only_successes, fps=fps, task=task, repo_id=repo_id,
+                                 policy_name=policy)
+    except (PolicyMismatchError, PluginError, ValueError, FileExistsError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    counts = ", ".join(f"{k}: {v}" for k, v in summary.report.aggregates["outcome_counts"].items() if v)
+    click.echo(f"Saved {summary.saved} of {summary.attempted} episodes ({counts}) to {summary.root}")

@@ -1,0 +1,267 @@
+"""The SO-101 pick-and-place evaluator (registered as ``so101_pick_place``): ``rollout -> evaluate -> report``.
+
+``SO101Evaluator().evaluate(policy, episodes, seed)`` checks the policy against the task (an error before
+any episode), runs episodes ``seed, seed + 1, ...`` (serially or in a pool of worker processes, with
+identical results), classifies each, and returns a :class:`salt_vla.evaluation.EvalReport`; with
+``out_dir`` it also writes ``report.json``, ``report.md``, ``outcomes.png`` and, with ``video=True``,
+``videos/episode_<seed>.mp4``. :meth:`SO101Evaluator.sweep` evaluates several policies (checkpoints) into
+one table.
+
+Only the cameras the policy reads are rendered; a state-only policy runs physics only.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import re
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from salt_vla.evaluation import EpisodeResult, EvalReport, write_sweep
+from salt_vla.interfaces import Policy
+from salt_vla_so101.compatibility import PolicyNeeds, check_policy
+from salt_vla_so101.config import TaskConfig
+from salt_vla_so101.outcomes import OutcomeThresholds
+
+NAME = "so101_pick_place"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluator settings.
+
+    Attributes:
+        task: the task; ``cameras``, ``render`` and ``depth`` are overridden per policy from what it reads.
+        thresholds: outcome classifier, early stop and instability thresholds.
+        video_camera: camera of the per-episode MP4s.
+    """
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    thresholds: OutcomeThresholds = field(default_factory=OutcomeThresholds)
+    video_camera: str = "overhead_cam"
+
+
+def task_config_for(base: TaskConfig, needs: PolicyNeeds) -> TaskConfig:
+    """``base`` rendering exactly the cameras a policy reads (none: physics only)."""
+    rendered = needs.rendered
+    return replace(base, cameras=rendered or base.cameras, render=bool(rendered), depth=bool(needs.depth_cameras))
+
+
+# ---------------------------------------------------------------------- one process's episodes
+
+
+@dataclass
+class _Job:
+    """Everything a process needs to run episodes; pickled to each worker once."""
+
+    policy: bytes | str
+    policy_kwargs: dict[str, Any]
+    task: TaskConfig
+    thresholds: OutcomeThresholds
+    video_dir: str | None
+    video_camera: str
+
+
+class _Runner:
+    """A task and a policy in one process; ``runner(seed)`` runs that episode (and writes its video)."""
+
+    def __init__(self, job: _Job, policy: Policy | None = None) -> None:
+        from salt_vla_so101.task import PickPlaceTask
+
+        self.job = job
+        self.task = PickPlaceTask(job.task)
+        if policy is not None:
+            self.policy = policy
+        elif isinstance(job.policy, str):
+            import salt_vla
+
+            self.policy = salt_vla.create_policy(job.policy, **job.policy_kwargs)
+        else:
+            self.policy = pickle.loads(job.policy)
+
+    def __call__(self, seed: int) -> EpisodeResult:
+        from salt_vla_so101.rollout import run_episode
+        from salt_vla_so101.video import write_mp4
+
+        job = self.job
+        camera = job.video_camera if job.video_dir else None
+        record = run_episode(self.task, self.policy, seed, thresholds=job.thresholds, video_camera=camera)
+        if job.video_dir:
+            path = write_mp4(record.frames, Path(job.video_dir) / f"episode_{seed:06d}.mp4", job.task.control_hz)
+            record.result.video = str(path)
+        return record.result
+
+
+_WORKER: _Runner | None = None
+
+
+def _init_worker(job: _Job) -> None:
+    global _WORKER
+    _WORKER = _Runner(job)
+
+
+def _run_in_worker(seed: int) -> EpisodeResult:
+    assert _WORKER is not None, "worker not initialised"
+    return _WORKER(seed)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "policy"
+
+
+class SO101Evaluator:
+    """Evaluates policies on SO-101 pick-and-place (see the module docstring).
+
+    Args:
+        config: evaluator settings; or give ``task=``/``thresholds=`` and task-field overrides
+            (``SO101Evaluator(max_steps=300)``).
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        config: EvalConfig | None = None,
+        *,
+        task: TaskConfig | None = None,
+        thresholds: OutcomeThresholds | None = None,
+        video_camera: str | None = None,
+        **task_overrides: Any,
+    ) -> None:
+        config = config or EvalConfig()
+        task_config = task or config.task
+        if task_overrides:
+            task_config = replace(task_config, **task_overrides)
+        self.config = replace(
+            config,
+            task=task_config,
+            thresholds=thresholds or config.thresholds,
+            video_camera=video_camera or config.video_camera,
+        )
+
+    def evaluate(
+        self,
+        policy: Policy | str,
+        episodes: int,
+        seed: int = 0,
+        *,
+        workers: int = 1,
+        video: bool = False,
+        out_dir: str | Path | None = None,
+        progress: bool = True,
+        policy_kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> EvalReport:
+        """Evaluate ``policy`` (an object or a SPEC such as ``"scripted"``) on episodes ``seed .. seed+episodes-1``.
+
+        Args:
+            workers: processes; results are identical to ``workers=1``. A policy object must then be
+                picklable (or pass its SPEC: each worker builds it).
+            video: write ``videos/episode_<seed>.mp4`` under ``out_dir`` (needs ``out_dir``).
+            out_dir: also write the report files there.
+            policy_kwargs: keyword arguments for ``create_policy`` when ``policy`` is a SPEC.
+            name: the policy's name in the report (default: the SPEC, or the class name).
+
+        Raises:
+            PolicyMismatchError: the policy's actions or cameras do not fit the task (before any episode).
+        """
+        if episodes < 1 or workers < 1:
+            raise ValueError(f"evaluate needs episodes >= 1 and workers >= 1; got {episodes}, {workers}.")
+        if video and out_dir is None:
+            raise ValueError("video=True writes MP4s under out_dir; pass out_dir=... as well.")
+        policy_kwargs = dict(policy_kwargs or {})
+        if isinstance(policy, str):
+            import salt_vla
+
+            instance = salt_vla.create_policy(policy, **policy_kwargs)
+            name = name or policy
+        else:
+            instance = policy
+            name = name or type(policy).__name__
+        spec: bytes | str = b""
+        if workers > 1:
+            # Workers unpickle the policy (cheap for small policies, and no plugin loading); a SPEC whose
+            # policy cannot be pickled is rebuilt in each worker instead.
+            spec = self._pickled(instance, fallback=policy if isinstance(policy, str) else None)
+        needs = check_policy(instance)
+        job = _Job(
+            policy=spec,
+            policy_kwargs=policy_kwargs,
+            task=task_config_for(self.config.task, needs),
+            thresholds=self.config.thresholds,
+            video_dir=str(Path(out_dir) / "videos") if video else None,
+            video_camera=self.config.video_camera,
+        )
+        seeds = list(range(seed, seed + episodes))
+        bar = {"total": episodes, "desc": f"{NAME} {name}", "unit": "ep", "disable": not progress}
+        start = time.perf_counter()
+        if workers == 1:
+            runner = _Runner(job, instance)
+            results = [runner(s) for s in tqdm(seeds, **bar)]
+            runner.task.close()
+        else:
+            context = multiprocessing.get_context("spawn")  # no fork: GL contexts and torch threads do not survive it
+            with ProcessPoolExecutor(min(workers, episodes), mp_context=context, initializer=_init_worker,
+                                     initargs=(job,)) as pool:
+                results = list(tqdm(pool.map(_run_in_worker, seeds), **bar))
+        report = EvalReport(
+            policy=name,
+            task=NAME,
+            episodes=results,
+            config={
+                "task": job.task.to_dict(),
+                "thresholds": self.config.thresholds.to_dict(),
+                "action_space": needs.action_space,
+                "seed": seed,
+                "workers": workers,
+                "video": video,
+            },
+            wall_time_s=time.perf_counter() - start,
+        )
+        if out_dir is not None:
+            report.write(out_dir)
+        return report
+
+    @staticmethod
+    def _pickled(policy: Policy, fallback: str | None = None) -> bytes | str:
+        try:
+            return pickle.dumps(policy)
+        except Exception as exc:
+            if fallback is not None:
+                return fallback
+            raise TypeError(
+                f"workers > 1 sends the policy to worker processes, but {type(policy).__name__} cannot be pickled "
+                f"({type(exc).__name__}: {exc}). Pass its SPEC string instead (each worker builds it), or use workers=1."
+            ) from exc
+
+    def sweep(
+        self,
+        policies: Sequence[Policy | str],
+        episodes: int,
+        seed: int = 0,
+        *,
+        out_dir: str | Path | None = None,
+        **options: Any,
+    ) -> list[EvalReport]:
+        """Evaluate each policy (e.g. checkpoints ``["act:ckpt/5000", "act:ckpt/10000"]``) on the same seeds.
+
+        With ``out_dir``: one report directory per policy plus ``sweep.json``, ``sweep.md`` and ``sweep.png``.
+        Options are those of :meth:`evaluate`.
+        """
+        if not policies:
+            raise ValueError("sweep needs at least one policy.")
+        reports = []
+        for policy in policies:
+            label = policy if isinstance(policy, str) else type(policy).__name__
+            target = Path(out_dir) / _slug(label) if out_dir is not None else None
+            reports.append(self.evaluate(policy, episodes, seed, out_dir=target, **options))
+        if out_dir is not None:
+            write_sweep(reports, out_dir)
+        return reports

@@ -1,0 +1,86 @@
+"""The LeRobot dataset API across versions, in one place.
+
+Differences handled (by inspecting what is installed, not by version numbers):
+
+- module path: ``lerobot.datasets.lerobot_dataset`` (0.3+) or ``lerobot.common.datasets.lerobot_dataset``
+  (older);
+- the task string: a ``"task"`` key inside the frame (0.3+, v3 datasets) or ``add_frame(frame, task=...)``;
+- ``LeRobotDataset.create`` / ``save_episode`` keyword arguments that a version lacks are dropped
+  (``vcodec``, ``parallel_encoding``, ...);
+- ``finalize()`` (v3: closes the parquet writers; without it the dataset cannot be loaded) is called when
+  it exists.
+
+Reading back uses the PyAV video backend: torchcodec needs a system FFmpeg that is often missing.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from typing import Any
+
+
+class LeRobotMissingError(ImportError):
+    """LeRobot is not installed."""
+
+
+def dataset_class() -> type:
+    """``LeRobotDataset`` of the installed LeRobot."""
+    try:
+        from lerobot.datasets.lerobot_dataset import LeRobotDataset
+    except ImportError:
+        try:
+            from lerobot.common.datasets.lerobot_dataset import LeRobotDataset
+        except ImportError as exc:
+            raise LeRobotMissingError(
+                "Recording LeRobot datasets needs LeRobot: pip install 'salt-vla[lerobot]' (lerobot >= 0.4.4)."
+            ) from exc
+    return LeRobotDataset
+
+
+def _supported(function: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in parameters}
+
+
+def create_dataset(repo_id: str, root: str | os.PathLike[str], fps: int, features: dict[str, dict], *,
+                   robot_type: str, vcodec: str = "h264") -> Any:
+    """An empty dataset at ``root`` (which must not exist) recording ``features`` at ``fps`` with videos."""
+    cls = dataset_class()
+    options = _supported(cls.create, {"robot_type": robot_type, "use_videos": True, "vcodec": vcodec,
+                                      "image_writer_threads": 0})
+    return cls.create(repo_id=repo_id, fps=fps, features=features, root=root, **options)
+
+
+def add_frame(dataset: Any, frame: dict[str, Any], task: str) -> None:
+    """Append one frame (feature name -> value) with its task string."""
+    if "task" in inspect.signature(dataset.add_frame).parameters:
+        dataset.add_frame(frame, task=task)
+    else:
+        dataset.add_frame({**frame, "task": task})
+
+
+def save_episode(dataset: Any) -> None:
+    """Write the buffered episode (videos encoded in this process)."""
+    dataset.save_episode(**_supported(dataset.save_episode, {"parallel_encoding": False}))
+
+
+def discard_episode(dataset: Any) -> None:
+    """Drop the buffered episode and its temporary images."""
+    dataset.clear_episode_buffer()
+
+
+def finalize(dataset: Any) -> None:
+    """Close writers so the dataset is loadable (a no-op on versions without ``finalize``)."""
+    close = getattr(dataset, "finalize", None)
+    if callable(close):
+        close()
+
+
+def load_dataset(root: str | os.PathLike[str], repo_id: str = "local/dataset", **kwargs: Any) -> Any:
+    """Open a local dataset for reading, decoding videos with PyAV."""
+    cls = dataset_class()
+    return cls(repo_id, root=root, **_supported(cls.__init__, {"video_backend": "pyav", **kwargs}))

@@ -1,0 +1,378 @@
+"""Evaluation reports: per-episode outcomes, aggregates with confidence intervals, report files.
+
+Every evaluated episode ends in exactly one :class:`Outcome`. An :class:`EvalReport` holds the
+per-episode rows (:class:`EpisodeResult`) and computes the aggregates from them, so a report read
+back from ``report.json`` recomputes the same numbers. ``report.write(out_dir)`` writes
+
+- ``report.json``: machine-readable, ``{"schema", "policy", "task", "config", "aggregates", "episodes"}``;
+- ``report.md``: aggregates and per-episode tables for humans;
+- ``outcomes.png``: a bar chart of the outcome counts.
+
+Several reports (a checkpoint sweep) become one table with :func:`sweep_table` / :func:`write_sweep`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from salt_vla.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+SCHEMA = "salt_vla.eval_report/1"
+SWEEP_SCHEMA = "salt_vla.eval_sweep/1"
+Z_95 = 1.959963984540054
+
+
+class Outcome(str, Enum):
+    """How an episode ended (the failure taxonomy)."""
+
+    SUCCESS = "success"
+    """The block ended in the goal and the gripper let go of it."""
+    NEVER_PICKED_UP = "never_picked_up"
+    """The block was never lifted by the gripper."""
+    DROPPED_DURING_TRANSPORT = "dropped_during_transport"
+    """The block was lifted, then fell out of the gripper away from the goal."""
+    MISSED_GOAL = "missed_goal"
+    """The block was lifted and released (or placed) on purpose, but did not end in the goal."""
+    TIMEOUT = "timeout"
+    """The episode ran out of steps with the block still held."""
+    POLICY_ERROR = "policy_error"
+    """The policy raised, or returned a malformed or non-finite action; the message says which."""
+
+    @classmethod
+    def parse(cls, value: str | Outcome) -> Outcome:
+        """``"success"`` or ``"SUCCESS"`` -> :attr:`SUCCESS`; an unknown value lists the valid ones."""
+        if isinstance(value, Outcome):
+            return value
+        for outcome in cls:
+            if value in (outcome.value, outcome.name):
+                return outcome
+        raise ValueError(f"Unknown outcome {value!r}; valid outcomes: {', '.join(o.value for o in cls)}.")
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (95% for the default ``z``).
+
+    Well-behaved at 0 and ``trials`` successes, unlike the normal approximation. ``(0.0, 1.0)`` for
+    zero trials.
+    """
+    if trials < 0 or not 0 <= successes <= trials:
+        raise ValueError(f"wilson_interval needs 0 <= successes <= trials; got {successes} of {trials}.")
+    if trials == 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
+
+
+@dataclass
+class EpisodeResult:
+    """One evaluated episode.
+
+    Attributes:
+        seed: the episode seed (the task layout is a function of it alone).
+        outcome: the :class:`Outcome`.
+        steps: control steps taken.
+        max_height: highest lift of the block above its resting height, metres.
+        picked: whether the gripper ever lifted the block (feeds the pick rate).
+        wall_time_s: seconds the episode took.
+        message: the policy's error, or the physics-instability reason, or ``""``.
+        unstable: physics went wrong (NaN state, MuJoCo warnings, a launched block); see ``message``.
+        ik_attempts: end-effector actions converted by IK (0 for joint-space policies).
+        ik_failures: conversions whose remaining error exceeded the IK tolerance.
+        ik_error_mm: mean remaining IK position error over the attempts, millimetres.
+        video: path of the episode's MP4, when one was written.
+    """
+
+    seed: int
+    outcome: Outcome
+    steps: int
+    max_height: float
+    picked: bool = False
+    wall_time_s: float = 0.0
+    message: str = ""
+    unstable: bool = False
+    ik_attempts: int = 0
+    ik_failures: int = 0
+    ik_error_mm: float = 0.0
+    video: str | None = None
+
+    def __post_init__(self) -> None:
+        self.outcome = Outcome.parse(self.outcome)
+
+    def to_dict(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["outcome"] = self.outcome.value
+        return row
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> EpisodeResult:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(row) - known)
+        if unknown:
+            raise ValueError(f"Unknown episode fields {unknown}; expected a subset of {sorted(known)}.")
+        return cls(**row)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+@dataclass
+class EvalReport:
+    """All episodes of one evaluation, and the aggregates computed from them.
+
+    Attributes:
+        policy: the policy SPEC or a description (``"scripted"``, ``"act:org/repo"``).
+        task: the evaluator/task name (``"so101_pick_place"``).
+        episodes: per-episode rows, in seed order.
+        config: the evaluation's settings (task config, thresholds, ...), JSON-friendly.
+        wall_time_s: seconds for the whole evaluation (with parallel workers: less than the episodes' sum).
+        created: ISO-8601 UTC time the report was made.
+    """
+
+    policy: str
+    task: str
+    episodes: list[EpisodeResult]
+    config: dict[str, Any] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+
+    # ------------------------------------------------------------------ aggregates
+
+    def count(self, outcome: Outcome | str) -> int:
+        outcome = Outcome.parse(outcome)
+        return sum(e.outcome is outcome for e in self.episodes)
+
+    @property
+    def success_rate(self) -> float:
+        return self.count(Outcome.SUCCESS) / len(self.episodes) if self.episodes else 0.0
+
+    @property
+    def aggregates(self) -> dict[str, Any]:
+        """Success rate with its Wilson 95% interval, pick and drop rates, outcome counts, means, IK, time.
+
+        ``drop_rate`` is drops per picked episode; ``ik_failure_rate`` and ``mean_ik_error_mm`` are
+        ``None`` for policies that never used IK (joint-space actions).
+        """
+        n = len(self.episodes)
+        successes = self.count(Outcome.SUCCESS)
+        picked = sum(e.picked for e in self.episodes)
+        low, high = wilson_interval(successes, n)
+        attempts = sum(e.ik_attempts for e in self.episodes)
+        failures = sum(e.ik_failures for e in self.episodes)
+        ik_error = sum(e.ik_error_mm * e.ik_attempts for e in self.episodes) / attempts if attempts else None
+        episode_time = sum(e.wall_time_s for e in self.episodes)
+        return {
+            "episodes": n,
+            "success_rate": self.success_rate,
+            "success_ci95": [low, high],
+            "pick_rate": picked / n if n else 0.0,
+            "drop_rate": self.count(Outcome.DROPPED_DURING_TRANSPORT) / picked if picked else 0.0,
+            "outcome_counts": {o.value: self.count(o) for o in Outcome},
+            "mean_steps_success": _mean([e.steps for e in self.episodes if e.outcome is Outcome.SUCCESS]),
+            "mean_max_height": _mean([e.max_height for e in self.episodes]),
+            "ik_failure_rate": failures / attempts if attempts else None,
+            "mean_ik_error_mm": ik_error,
+            "unstable_episodes": sum(e.unstable for e in self.episodes),
+            "policy_errors": self.count(Outcome.POLICY_ERROR),
+            "wall_time_s": self.wall_time_s,
+            "episode_time_s": episode_time,
+            "episodes_per_minute": 60.0 * n / self.wall_time_s if self.wall_time_s > 0 else None,
+        }
+
+    # ------------------------------------------------------------------ serialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "policy": self.policy,
+            "task": self.task,
+            "created": self.created,
+            "wall_time_s": self.wall_time_s,
+            "config": self.config,
+            "aggregates": self.aggregates,
+            "episodes": [e.to_dict() for e in self.episodes],
+        }
+
+    def to_json(self, *, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalReport:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"Not a salt-vla evaluation report: schema {data.get('schema')!r}, expected {SCHEMA!r}.")
+        return cls(
+            policy=data["policy"],
+            task=data["task"],
+            episodes=[EpisodeResult.from_dict(row) for row in data["episodes"]],
+            config=data.get("config", {}),
+            wall_time_s=data.get("wall_time_s", 0.0),
+            created=data.get("created", ""),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> EvalReport:
+        """Inverse of :meth:`to_json` (the aggregates are recomputed, not trusted)."""
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> EvalReport:
+        """Load ``report.json`` (or the directory holding it)."""
+        path = Path(path)
+        return cls.from_json((path / "report.json" if path.is_dir() else path).read_text())
+
+    # ------------------------------------------------------------------ human-readable output
+
+    def to_markdown(self, *, chart: str | None = "outcomes.png") -> str:
+        a = self.aggregates
+        low, high = a["success_ci95"]
+        lines = [
+            f"# Evaluation: `{self.policy}` on `{self.task}`",
+            "",
+            f"{a['episodes']} episodes, {self.created}, {_fmt(self.wall_time_s, 1)} s wall time.",
+            "",
+            "| metric | value |",
+            "| --- | --- |",
+            f"| success rate | {_pct(a['success_rate'])} (95% CI {_pct(low)} - {_pct(high)}) |",
+            f"| pick rate | {_pct(a['pick_rate'])} |",
+            f"| drop rate (of picked) | {_pct(a['drop_rate'])} |",
+            f"| mean steps of successes | {_fmt(a['mean_steps_success'], 1)} |",
+            f"| mean max block height | {_fmt(a['mean_max_height'], 3, ' m')} |",
+            f"| IK failure rate | {_pct(a['ik_failure_rate'])} |",
+            f"| mean IK error | {_fmt(a['mean_ik_error_mm'], 2, ' mm')} |",
+            f"| unstable episodes | {a['unstable_episodes']} |",
+            f"| episodes per minute | {_fmt(a['episodes_per_minute'], 1)} |",
+            "",
+            "## Outcomes",
+            "",
+            "| outcome | episodes | share |",
+            "| --- | --- | --- |",
+        ]
+        n = max(a["episodes"], 1)
+        lines += [f"| {name} | {count} | {_pct(count / n)} |" for name, count in a["outcome_counts"].items()]
+        if chart:
+            lines += ["", f"![outcomes]({chart})"]
+        lines += ["", "## Episodes", "", "| seed | outcome | steps | max height (m) | picked | time (s) | note |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for e in self.episodes:
+            note = e.message.replace("|", "\\|").replace("\n", " ")
+            if e.unstable:
+                note = f"UNSTABLE: {note}"
+            lines.append(f"| {e.seed} | {e.outcome.value} | {e.steps} | {e.max_height:.3f} | {'yes' if e.picked else 'no'} "
+                         f"| {e.wall_time_s:.2f} | {note} |")
+        return "\n".join(lines) + "\n"
+
+    def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``report.json``, ``report.md`` and ``outcomes.png`` into ``out_dir`` (atomically).
+
+        Returns the paths by kind: ``{"json": ..., "markdown": ..., "chart": ...}``.
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "json": atomic_write_json(out / "report.json", self.to_dict()),
+            "chart": atomic_write_bytes(out / "outcomes.png", outcome_chart_png(self)),
+        }
+        paths["markdown"] = atomic_write_text(out / "report.md", self.to_markdown(chart="outcomes.png"))
+        return paths
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _fmt(value: float | None, digits: int, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def outcome_chart_png(report: EvalReport) -> bytes:
+    """A bar chart (PNG bytes) of the outcome counts of ``report``."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    counts = report.aggregates["outcome_counts"]
+    figure = Figure(figsize=(7, 3.2))
+    axes = figure.subplots()
+    colours = ["#2e7d32" if name == Outcome.SUCCESS.value else "#c62828" for name in counts]
+    bars = axes.bar(range(len(counts)), list(counts.values()), color=colours)
+    axes.bar_label(bars)
+    axes.set_xticks(range(len(counts)), [name.replace("_", "\n") for name in counts], fontsize=8)
+    axes.set_ylabel("episodes")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    low, high = report.aggregates["success_ci95"]
+    axes.set_title(f"{report.policy}: success {_pct(report.success_rate)} (95% CI {_pct(low)} - {_pct(high)})", fontsize=10)
+    axes.margins(y=0.15)
+    return _png(figure)
+
+
+# ---------------------------------------------------------------------- sweeps
+
+_SWEEP_COLUMNS = ("policy", "episodes", "success", "95% CI", "pick", "drop", "steps (succ.)", "max h (m)", "IK fail")
+
+
+def sweep_rows(reports: Sequence[EvalReport]) -> list[dict[str, Any]]:
+    """One row of aggregates per report (the machine-readable sweep table)."""
+    return [{"policy": r.policy, **r.aggregates} for r in reports]
+
+
+def sweep_table(reports: Sequence[EvalReport]) -> str:
+    """A Markdown table comparing reports (e.g. checkpoints), one row each, in the given order."""
+    lines = ["| " + " | ".join(_SWEEP_COLUMNS) + " |", "|" + " --- |" * len(_SWEEP_COLUMNS)]
+    for row in sweep_rows(reports):
+        low, high = row["success_ci95"]
+        cells = [f"`{row['policy']}`", str(row["episodes"]), _pct(row["success_rate"]), f"{_pct(low)} - {_pct(high)}",
+                 _pct(row["pick_rate"]), _pct(row["drop_rate"]), _fmt(row["mean_steps_success"], 1),
+                 _fmt(row["mean_max_height"], 3), _pct(row["ik_failure_rate"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_chart_png(reports: Sequence[EvalReport]) -> bytes:
+    """Success rate per report with Wilson 95% error bars (PNG bytes)."""
+    from matplotlib.figure import Figure
+
+    rows = sweep_rows(reports)
+    figure = Figure(figsize=(max(4.0, 0.9 * len(rows) + 2), 3.2))
+    axes = figure.subplots()
+    rates = [r["success_rate"] for r in rows]
+    errors = [[max(0.0, r["success_rate"] - r["success_ci95"][0]) for r in rows],
+              [max(0.0, r["success_ci95"][1] - r["success_rate"]) for r in rows]]
+    axes.bar(range(len(rows)), rates, yerr=errors, capsize=4, color="#1565c0")
+    axes.set_xticks(range(len(rows)), [r["policy"] for r in rows], rotation=30, ha="right", fontsize=8)
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("success rate (95% CI)")
+    return _png(figure)
+
+
+def write_sweep(reports: Sequence[EvalReport], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``sweep.json``, ``sweep.md`` (the table) and ``sweep.png`` into ``out_dir`` (atomically)."""
+    if not reports:
+        raise ValueError("write_sweep needs at least one report.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    document = {"schema": SWEEP_SCHEMA, "rows": sweep_rows(reports)}
+    markdown = "# Sweep\n\n" + sweep_table(reports) + "\n![success rates](sweep.png)\n"
+    return {
+        "json": atomic_write_json(out / "sweep.json", document),
+        "chart": atomic_write_bytes(out / "sweep.png", sweep_chart_png(reports)),
+        "markdown": atomic_write_text(out / "sweep.md", markdown),
+    }

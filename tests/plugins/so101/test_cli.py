@@ -1,0 +1,58 @@
+"""The `salt-vla eval-policy` and `salt-vla record` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from salt_vla_so101 import lerobot_compat
+from salt_vla_so101.cli import eval_policy_command, record_command
+
+
+def test_eval_policy_end_to_end_through_the_salt_vla_program(tmp_path) -> None:
+    out = tmp_path / "report"
+    env = {**os.environ, "SALT_VLA_PLUGINS": "so101"}
+    result = subprocess.run(
+        [sys.executable, "-m", "salt_vla", "eval-policy", "--policy", "hold", "--episodes", "2", "--seed", "5",
+         "--max-steps", "20", "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "`hold`" in result.stdout and f"Report written to {out}" in result.stdout
+    assert "so101_pick_place hold" in result.stderr  # the progress bar
+    document = json.loads((out / "report.json").read_text())
+    assert [e["seed"] for e in document["episodes"]] == [5, 6]
+    assert document["aggregates"]["outcome_counts"]["never_picked_up"] == 2
+    assert {p.name for p in out.iterdir()} == {"report.json", "report.md", "outcomes.png"}
+
+
+def test_eval_policy_errors_list_the_choices(tmp_path) -> None:
+    result = CliRunner().invoke(eval_policy_command, ["--policy", "scriptd", "--episodes", "1", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "Did you mean 'scripted'?" in result.output and "hold" in result.output
+    result = CliRunner().invoke(eval_policy_command, ["--policy", "hold", "--image-size", "big", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "expected HxW" in result.output
+
+
+def test_eval_policy_sweep_writes_one_table(tmp_path) -> None:
+    result = CliRunner().invoke(eval_policy_command, [
+        "--policy", "hold", "--policy", "random", "--episodes", "1", "--max-steps", "10", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "sweep.md").read_text()
+    assert "`hold`" in table and "`random`" in table
+
+
+@pytest.mark.slow
+def test_record_command_writes_a_dataset(tmp_path) -> None:
+    out = tmp_path / "data"
+    result = CliRunner().invoke(record_command, [
+        "--policy", "scripted", "--episodes", "1", "--max-steps", "10", "--image-size", "16x16", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Saved 1 of 1 episodes" in result.output
+    assert lerobot_compat.load_dataset(out).num_frames == 10
+    again = CliRunner().invoke(record_command, ["--episodes", "1", "--out", str(out)])
+    assert again.exit_code == 1 and "exists" in again.output

@@ -1,0 +1,91 @@
+"""Recording LeRobotDatasets (v3) and reading them back with LeRobot itself."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from salt_vla_so101 import lerobot_compat
+from salt_vla_so101.config import TASK_STRING, TaskConfig
+from salt_vla_so101.expert import ScriptedExpert
+from salt_vla_so101.policies import HoldPolicy
+from salt_vla_so101.recorder import record_dataset
+
+from salt_vla.robot import SO101_ACTION_NAMES, Observation
+
+TINY = TaskConfig(image_size=(24, 32), max_steps=15)
+
+
+class EveryOtherExpert:
+    """The scripted expert on odd episodes; on even ones it fails at its third step."""
+
+    action_names: Sequence[str] = SO101_ACTION_NAMES
+    camera_names: Sequence[str] = ()
+
+    def __init__(self) -> None:
+        self.expert, self.hold, self.episode, self.t = ScriptedExpert(), HoldPolicy(), -1, 0
+
+    def bind(self, task) -> None:
+        self.expert.bind(task)
+
+    def reset(self) -> None:
+        self.episode += 1
+        self.t = 0
+        self.expert.reset()
+        self.hold.reset()
+
+    def act(self, observation: Observation) -> np.ndarray:
+        self.t += 1
+        if self.episode % 2 == 0 and self.t == 3:
+            raise RuntimeError("lost track of the block")
+        return (self.expert if self.episode % 2 else self.hold).act(observation)
+
+    def predict_chunk(self, observation: Observation, *, num_samples: int = 1, seed: int | None = None) -> np.ndarray:
+        return self.hold.predict_chunk(observation, num_samples=num_samples)
+
+
+@pytest.mark.slow
+def test_recorded_dataset_loads_back_with_lerobot(tmp_path) -> None:
+    out = tmp_path / "so101"
+    summary = record_dataset(ScriptedExpert(), 2, out, seed=0, task=TINY, progress=False)
+    assert (summary.saved, summary.attempted) == (2, 2)
+    dataset = lerobot_compat.load_dataset(out)
+    assert dataset.num_episodes == 2
+    assert dataset.num_frames == 2 * TINY.max_steps
+    assert dataset.fps == 30
+    features = dataset.features
+    for camera in ("overhead_cam", "wrist_cam"):
+        assert features[f"observation.images.{camera}"]["dtype"] == "video"
+        assert tuple(features[f"observation.images.{camera}"]["shape"]) == (24, 32, 3)
+    assert features["observation.state"]["names"] == list(SO101_ACTION_NAMES)
+    assert features["action"]["names"] == list(SO101_ACTION_NAMES)
+    first = dataset[0]
+    assert first["task"] == TASK_STRING
+    assert tuple(first["observation.images.wrist_cam"].shape) == (3, 24, 32)  # decoded with PyAV
+    np.testing.assert_allclose(first["observation.state"].numpy(), TINY.home_pose, atol=1e-3)
+    later = dataset[TINY.max_steps + 5]
+    assert int(later["episode_index"]) == 1 and int(later["frame_index"]) == 5
+    assert not list(tmp_path.glob(".*partial"))  # the staging directory is gone
+
+
+@pytest.mark.slow
+def test_keep_only_successes_discards_failed_episodes(tmp_path) -> None:
+    out = tmp_path / "distilled"
+    task = TaskConfig(image_size=(16, 16))
+    summary = record_dataset(EveryOtherExpert(), 1, out, seed=0, keep_only_successes=True, task=task, progress=False)
+    assert (summary.saved, summary.attempted) == (1, 2)
+    assert [e.outcome.value for e in summary.report.episodes] == ["policy_error", "success"]
+    dataset = lerobot_compat.load_dataset(out)
+    assert dataset.num_episodes == 1
+    assert dataset.num_frames == summary.report.episodes[1].steps
+
+
+def test_recording_refuses_existing_directories_and_leaves_nothing_on_failure(tmp_path) -> None:
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(FileExistsError, match="exists"):
+        record_dataset(HoldPolicy(), 1, tmp_path / "taken", task=TINY, progress=False)
+    with pytest.raises(RuntimeError, match="Only 0 of 1 episodes succeeded in 2 attempts"):
+        record_dataset(HoldPolicy(), 1, tmp_path / "never", keep_only_successes=True, max_attempts=2,
+                       task=TaskConfig(image_size=(16, 16), max_steps=3), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
