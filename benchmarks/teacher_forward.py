@@ -30,8 +30,12 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import emit, parser, time_call
+ROOT = Path(__file__).resolve().parents[1]
+# _common, and salt_vla with its plugins from a bare checkout (no pip install needed on a benchmark machine).
+for path in (ROOT, ROOT / "plugins", ROOT / "benchmarks"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+from _common import emit, parser, time_call  # noqa: E402
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
