@@ -88,6 +88,7 @@ def _transformers_model(directory: str, dtype: torch.dtype, device: str) -> Call
     def forward(pixels: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return model(pixel_values=pixels).last_hidden_state
+
     return forward
 
 
