@@ -15,6 +15,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ def build_latent_cache(
     progress: bool = True,
     shard_entries: int | None = None,
     wait_timeout: float | None = None,
+    autocast: bool | None = None,
 ) -> LatentCache:
     """Compute ``teacher.targets`` for ``views_per_video`` recorded views of every video of ``dataset``.
 
@@ -81,6 +83,8 @@ def build_latent_cache(
         progress: progress bars.
         shard_entries: entries per shard (default: about 1 GiB per shard).
         wait_timeout: seconds to wait for the other ranks (``None``: no limit).
+        autocast: run the teacher under bfloat16 autocast, as live-teacher training does (default:
+            on CUDA only). The fidelity figures compare against this output, cast to float32.
 
     Returns:
         The finished :class:`~salt_vla.cache.store.LatentCache` (on every rank).
@@ -90,13 +94,14 @@ def build_latent_cache(
     num_tokens, dim = math.prod(grid), int(teacher.latent_dim)
     codec = LatentCodec(dtype, num_tokens, dim)
     device = torch.device(device)
+    autocast = device.type == "cuda" if autocast is None else autocast
     if isinstance(teacher, torch.nn.Module):
         teacher.eval().to(device)
 
     def compute(video: torch.Tensor) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         clips = video.to(device, non_blocking=True).float().div_(255)
-        with torch.inference_mode():
-            latents = teacher.targets(clips)
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            latents = teacher.targets(clips).float()
         if tuple(latents.shape) != (len(video), num_tokens, dim):
             raise ValueError(
                 f"teacher.targets returned {tuple(latents.shape)} for clips {tuple(video.shape)}; expected "
@@ -113,6 +118,7 @@ def build_latent_cache(
         "num_tokens": num_tokens,
         "latent_dim": dim,
         "dtype": dtype,
+        "autocast": "bfloat16" if autocast else None,
     }
     header = _header("latents", dataset, codec.layout, len(dataset) * views_per_video, views_per_video, shard_entries,
                      specific)
@@ -260,36 +266,59 @@ def _build(out: Path, header: dict[str, Any], layout: RecordLayout, entries: _En
     _finish(out, header, num_shards, rank, world_size, wait_timeout)
 
 
+class _ShardSink:
+    """Splits computed batches into this rank's shards, finishing each shard as it fills."""
+
+    def __init__(self, out: Path, header: dict[str, Any], layout: RecordLayout) -> None:
+        self.out, self.header, self.layout = out, header, layout
+        self.writer: ShardWriter | None = None
+
+    def write(self, arrays: dict[str, np.ndarray], stats: dict[str, np.ndarray] | None, ids: np.ndarray,
+              views: np.ndarray) -> None:
+        records = self.layout.pack(arrays)
+        start = 0
+        while start < len(ids):
+            if self.writer is None:
+                index = int(ids[start]) // self.header["shard_entries"]
+                self.writer = ShardWriter(self.out, index, *_shard_range(index, self.header), self.layout.record_bytes)
+            writer = self.writer
+            if ids[start] != writer.first_entry + writer.written:
+                raise RuntimeError(f"cache build: entry {ids[start]} arrived out of order (shard {writer.index}).")
+            stop = start + min(writer.remaining, len(ids) - start)
+            part = None
+            if stats is not None:
+                part = {k: float(v[start:stop].sum()) for k, v in stats.items() if k != "max_abs_err"}
+                part["max_abs_err"] = float(stats["max_abs_err"][start:stop].max())
+                part["tokens"] = (stop - start) * int(self.header["num_tokens"])
+            writer.write(records[start:stop], views[start:stop], part)
+            start = stop
+            if writer.remaining == 0:
+                writer.finish()
+                self.writer = None
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+
+
 def _write_shards(out: Path, header: dict[str, Any], layout: RecordLayout, loader: DataLoader, compute: Compute,
                   bar: tqdm) -> None:
-    writer: ShardWriter | None = None
+    """Compute batch ``k + 1`` (teacher) while a thread packs, hashes and writes batch ``k``."""
+    sink = _ShardSink(out, header, layout)
+    pending: Future[None] | None = None
     try:
-        for batch in loader:
-            arrays, stats = compute(batch["video"])
-            records = layout.pack(arrays)
-            ids, views = batch["entry"].numpy(), batch["view"].numpy()
-            start = 0
-            while start < len(ids):
-                if writer is None:
-                    index = int(ids[start]) // header["shard_entries"]
-                    writer = ShardWriter(out, index, *_shard_range(index, header), layout.record_bytes)
-                if ids[start] != writer.first_entry + writer.written:
-                    raise RuntimeError(f"cache build: entry {ids[start]} arrived out of order (shard {writer.index}).")
-                stop = start + min(writer.remaining, len(ids) - start)
-                part = None
-                if stats is not None:
-                    part = {k: float(v[start:stop].sum()) for k, v in stats.items() if k != "max_abs_err"}
-                    part["max_abs_err"] = float(stats["max_abs_err"][start:stop].max())
-                    part["tokens"] = (stop - start) * int(header["num_tokens"])
-                writer.write(records[start:stop], views[start:stop], part)
-                start = stop
-                if writer.remaining == 0:
-                    writer.finish()
-                    writer = None
-            bar.update(len(ids))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-writer") as pool:
+            for batch in loader:
+                arrays, stats = compute(batch["video"])
+                if pending is not None:
+                    pending.result()
+                ids, views = batch["entry"].numpy(), batch["view"].numpy()
+                pending = pool.submit(sink.write, arrays, stats, ids, views)
+                bar.update(len(ids))
+            if pending is not None:
+                pending.result()
     except BaseException:
-        if writer is not None:
-            writer.abort()
+        sink.abort()
         raise
 
 

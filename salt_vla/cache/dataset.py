@@ -5,19 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from salt_vla.cache.store import ClipCache, LatentCache
-from salt_vla.data.base import VideoDataset
-from salt_vla.data.failures import FailureTracker
-from salt_vla.data.seeding import CACHED_VIEW, SharedEpoch, generator, randint
+from salt_vla.data.base import EpochDataset, VideoDataset
+from salt_vla.data.seeding import CACHED_VIEW, generator, randint
 
 
-class CachedClipDataset(Dataset):
+class CachedClipDataset(EpochDataset):
     """Items ``{"video", "latents", "index", "view", "label", "skipped"}`` from a latent cache.
 
-    Item ``i`` is video ``i`` of the cache: with ``V`` views per video, the epoch's view is drawn
-    from ``(seed, epoch, i)``. ``video`` (``[C, T, H, W]`` uint8) is exactly the cached view:
+    Item ``i`` is video ``i`` of the cache: with ``V`` views per video, the view of ``set_epoch``'s
+    epoch is drawn from ``(seed, epoch, i)``. ``video`` (``[C, T, H, W]`` uint8) is exactly the cached view:
     ``dataset.clip(view)``, or the clip cache's record when ``clips`` is given (no decoding at all).
     ``latents`` is ``[N, D]`` (see :class:`~salt_vla.cache.store.LatentCache`). No teacher is built.
 
@@ -37,26 +35,12 @@ class CachedClipDataset(Dataset):
                 f"Clip cache {clips.path} does not hold the views of latent cache {cache.path}. Build it with "
                 f"build_clip_cache(dataset, out_dir, views_from=<the latent cache>)."
             )
+        super().__init__(dataset.failures.max_failure_fraction)
         self.dataset, self.cache, self.clips = dataset, cache, clips
         self.seed = dataset.seed if seed is None else int(seed)
-        self._epoch = SharedEpoch()
-        self.failures = FailureTracker(type(self).__name__, dataset.failures.max_failure_fraction)
 
     def __len__(self) -> int:
         return self.cache.num_videos
-
-    @property
-    def epoch(self) -> int:
-        return self._epoch.value
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch (which cached view each video uses when there are several)."""
-        self._epoch.set(epoch)
-
-    @property
-    def skipped(self) -> int:
-        """Items whose cached view could not be decoded and were replaced, in this process."""
-        return self.failures.skipped
 
     def entry(self, index: int, epoch: int) -> int:
         """The cache entry video ``index`` uses in ``epoch``."""

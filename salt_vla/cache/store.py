@@ -150,8 +150,9 @@ class ShardedCache:
 class LatentCache(ShardedCache):
     """Teacher latents, one ``[N, D]`` per entry, with the view each was computed from.
 
-    ``cache[i]`` is a ``[N, D]`` tensor: float16 or bfloat16 as stored; fp8 caches dequantize to
-    bfloat16.
+    ``cache[i]`` is a ``[N, D]`` tensor: float16 or bfloat16 as stored, viewing the memory-mapped
+    record (clone it before changing it in place: the change would show in later reads of that entry
+    in this process, though never in the file); fp8 caches dequantize into a new bfloat16 tensor.
     """
 
     kind = "latents"
@@ -186,7 +187,10 @@ class LatentCache(ShardedCache):
 
 
 class ClipCache(ShardedCache):
-    """Decoded clips, one ``[C, T, H, W]`` uint8 per entry: the input path that needs no decoding."""
+    """Decoded clips, one ``[C, T, H, W]`` uint8 per entry: the input path that needs no decoding.
+
+    ``clips[i]`` views the memory-mapped record, like :class:`LatentCache`'s entries.
+    """
 
     kind = "clips"
 

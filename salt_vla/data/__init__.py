@@ -7,7 +7,7 @@ docs/data.md.
 
 from __future__ import annotations
 
-from salt_vla.data.base import FrameSource, VideoDataset
+from salt_vla.data.base import EpochDataset, FrameSource, VideoDataset
 from salt_vla.data.collate import MaskCollate, collate_clips
 from salt_vla.data.decode import VideoDecodeError, VideoReader
 from salt_vla.data.failures import CorruptVideoWarning, DatasetFailureError
@@ -25,6 +25,7 @@ __all__ = [
     "CODECS",
     "CorruptVideoWarning",
     "DatasetFailureError",
+    "EpochDataset",
     "FileVideoDataset",
     "FrameSource",
     "MaskCollate",

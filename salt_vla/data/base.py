@@ -37,7 +37,32 @@ class FrameSource(Protocol):
         ...
 
 
-class VideoDataset(Dataset):
+class EpochDataset(Dataset):
+    """What every salt-vla dataset shares: an epoch that reaches all workers, and skip accounting.
+
+    Args:
+        max_failure_fraction: abort when more than this fraction of the videos tried fail to decode.
+    """
+
+    def __init__(self, max_failure_fraction: float = 0.5) -> None:
+        self._epoch = SharedEpoch()
+        self.failures = FailureTracker(type(self).__name__, max_failure_fraction)
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch.value
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch ``__getitem__`` draws from; reaches persistent DataLoader workers too."""
+        self._epoch.set(epoch)
+
+    @property
+    def skipped(self) -> int:
+        """Items served by a substitute video in this process (batches carry exact counts)."""
+        return self.failures.skipped
+
+
+class VideoDataset(EpochDataset):
     """Base class of salt-vla's video datasets (a ``torch.utils.data.Dataset``).
 
     Args:
@@ -52,10 +77,9 @@ class VideoDataset(Dataset):
     def __init__(self, sampler: ViewSampler, *, seed: int = 0, max_failure_fraction: float = 0.5) -> None:
         if int(seed) < 0:
             raise ValueError(f"seed must be >= 0; got {seed}.")
+        super().__init__(max_failure_fraction)
         self.sampler = sampler
         self.seed = int(seed)
-        self._epoch = SharedEpoch()
-        self.failures = FailureTracker(type(self).__name__, max_failure_fraction)
 
     # -- what a subclass provides -------------------------------------------------------------
     def __len__(self) -> int:
@@ -74,19 +98,6 @@ class VideoDataset(Dataset):
         return {}
 
     # -- shared behaviour ---------------------------------------------------------------------
-    @property
-    def epoch(self) -> int:
-        return self._epoch.value
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose views ``__getitem__`` draws; reaches persistent DataLoader workers too."""
-        self._epoch.set(epoch)
-
-    @property
-    def skipped(self) -> int:
-        """Items served by a substitute video in this process (batches carry exact counts)."""
-        return self.failures.skipped
-
     def describe(self) -> dict[str, Any]:
         """Identity of the dataset as stored in latent-cache metadata: type, size, list hash."""
         return {"type": self.kind, "num_videos": len(self), "list_hash": self.list_hash()}

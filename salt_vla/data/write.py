@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from salt_vla.data.base import VideoDataset
+from salt_vla.data.base import FrameSource, VideoDataset
 from salt_vla.data.video_folder import LABELS_FILE
 from salt_vla.data.views import ViewParams
 from salt_vla.io import atomic_write_bytes, atomic_write_json
@@ -72,7 +72,7 @@ def write_videos(
     return paths
 
 
-def _encode(source, codec: str, keyframe_interval: int | None, options: Mapping[str, str]) -> bytes:
+def _encode(source: FrameSource, codec: str, keyframe_interval: int | None, options: Mapping[str, str]) -> bytes:
     import av
 
     encoder, _, container_format, pixel_format = CODECS[codec]
