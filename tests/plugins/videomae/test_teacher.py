@@ -86,6 +86,21 @@ def test_random_weights_do_not_depend_on_depth(load_teacher, random_video, full_
     torch.testing.assert_close(short.targets(video), x)
 
 
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_kept_tokens_follow_the_order_they_are_given_in(small_teacher, random_video, data):
+    """Attention is permutation-equivariant: any order of the same kept tokens gives the same rows, reordered."""
+    grid = small_teacher.grid(4, 64, 64)
+    tokens = grid[0] * grid[1] * grid[2]
+    kept = data.draw(st.lists(st.integers(0, tokens - 1), min_size=1, max_size=tokens, unique=True), label="kept")
+    video = random_video(4, 64, batch=1, seed=data.draw(st.integers(0, 3), label="seed"))
+    with torch.inference_mode():
+        given_order = small_teacher.encoder(video, torch.tensor([kept]))
+        ordered = small_teacher.encoder(video, torch.tensor([sorted(kept)]))
+    rank = {index: position for position, index in enumerate(sorted(kept))}
+    torch.testing.assert_close(given_order, ordered[:, [rank[i] for i in kept]], rtol=1e-5, atol=1e-5)
+
+
 def test_layer_scale_checkpoints(load_teacher, random_video, full_small):
     """gamma_1 = gamma_2 = 1 changes nothing; other values scale the residual branches."""
     _, state = full_small
@@ -177,7 +192,7 @@ def test_fingerprint_changes_with_weights_layer_norm_and_preprocessing(load_teac
 def small_teacher():
     from salt_vla_videomae.teacher import create_videomae_teacher
 
-    return create_videomae_teacher("videomae", "small", num_frames=2, image_size=32, target_layer=0)
+    return create_videomae_teacher("videomae", "small", num_frames=4, image_size=64, target_layer=0)
 
 
 @settings(max_examples=15, deadline=None)
@@ -218,7 +233,7 @@ def test_describe_says_what_the_fingerprint_covers(small_teacher):
     described = small_teacher.describe()
     json.dumps(described)  # plain JSON values, ready for a cache's metadata.json
     assert described["preprocessing"] == {"input": "uint8 / 255 or float in [0, 1]", "mean": [0.485, 0.456, 0.406],
-                                          "std": [0.229, 0.224, 0.225], "num_frames": 2, "image_size": 32}
+                                          "std": [0.229, 0.224, 0.225], "num_frames": 4, "image_size": 64}
     assert described["target_layer"] == 0 and described["final_norm"] is True
     assert len(described["weights_sha256"]) == 64
     assert small_teacher.fingerprint().startswith("videomae-")
