@@ -57,7 +57,7 @@ def seed_everything(seed: int) -> None:
 
 
 def _warning_counts(data: mujoco.MjData) -> np.ndarray:
-    return np.array([w.number for w in data.warning])
+    return data.warning.number.copy()
 
 
 def _instability(task: PickPlaceTask, before: np.ndarray, thresholds: OutcomeThresholds) -> str:

@@ -9,6 +9,7 @@ import pytest
 from salt_vla_so101.config import EE_ACTION_NAMES
 from salt_vla_so101.evaluator import SO101Evaluator
 from salt_vla_so101.expert import ScriptedExpert
+from salt_vla_so101.outcomes import OutcomeThresholds
 from salt_vla_so101.rollout import run_episode
 from salt_vla_so101.task import PickPlaceTask
 
@@ -79,3 +80,28 @@ def test_end_effector_mode_reports_ik_statistics(task: PickPlaceTask) -> None:
     assert result.ik_attempts == result.steps
     assert result.ik_failures <= 0.05 * result.ik_attempts  # its poses come from its own joint plan
     assert 0 <= result.ik_error_mm < 2.0
+
+
+def test_expert_notices_a_missed_grasp_and_tries_again(task: PickPlaceTask) -> None:
+    """Move the block away while the gripper descends: the lift check fails and the expert re-plans."""
+    import mujoco
+    from salt_vla_so101.outcomes import Trace, classify
+    from salt_vla_so101.rollout import record_step
+
+    expert = ScriptedExpert(task=task)
+    observation = task.reset(2)
+    expert.reset()
+    trace = Trace(task.config.bowl_inner_radius, task.config.bowl_height)
+    moved = False
+    for _ in range(task.config.max_steps):
+        if expert.phase == "descend" and not moved:
+            address = task.model.joint("block_free").qposadr[0]
+            task.data.qpos[address + 1] -= 0.05  # 5 cm sideways: the fingers will close on nothing
+            mujoco.mj_forward(task.model, task.data)
+            moved = True
+        observation = task.step(expert.act(observation))
+        record_step(task, trace)
+        if expert.phase == "hold" and trace.settled_success(OutcomeThresholds()):
+            break
+    assert moved and expert._attempts == 2
+    assert classify(trace)[0] is Outcome.SUCCESS
