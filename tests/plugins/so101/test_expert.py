@@ -16,6 +16,8 @@ from salt_vla_so101.task import PickPlaceTask
 from salt_vla.evaluation import Outcome
 from salt_vla.interfaces import Policy
 
+pytestmark = pytest.mark.sim
+
 
 @pytest.fixture(scope="module")
 def task() -> PickPlaceTask:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import pytest
 from gymnasium.utils.env_checker import check_env
 from salt_vla_so101.expert import ScriptedExpert
 from salt_vla_so101.gym_env import ENV_ID, SO101PickPlaceEnv
+
+pytestmark = pytest.mark.sim
 
 
 def test_registered_and_passes_gymnasiums_checker() -> None:

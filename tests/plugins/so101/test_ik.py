@@ -12,6 +12,8 @@ from salt_vla_so101.ik import IKSolver, rotation_error, top_down_rotation
 from salt_vla_so101.meshes import cluster
 from salt_vla_so101.task import PickPlaceTask
 
+pytestmark = pytest.mark.sim
+
 
 @pytest.fixture(scope="module")
 def task() -> PickPlaceTask:

@@ -14,6 +14,8 @@ from salt_vla_so101.recorder import record_dataset
 
 from salt_vla.robot import SO101_ACTION_NAMES, Observation
 
+pytestmark = [pytest.mark.sim, pytest.mark.lerobot]
+
 TINY = TaskConfig(image_size=(24, 32), max_steps=15)
 
 

