@@ -56,16 +56,17 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
-def _warning_counts(data: mujoco.MjData) -> np.ndarray:
+def warning_counts(data: mujoco.MjData) -> np.ndarray:
+    """How often each MuJoCo warning (``mujoco.mjtWarning``) has been raised on ``data`` so far."""
     return data.warning.number.copy()
 
 
-def _instability(task: PickPlaceTask, before: np.ndarray, thresholds: OutcomeThresholds) -> str:
+def instability(task: PickPlaceTask, before: np.ndarray, thresholds: OutcomeThresholds) -> str:
     """Why the physics of ``task.data`` cannot be trusted, or ``""``."""
     data = task.data
     if not (np.all(np.isfinite(data.qpos)) and np.all(np.isfinite(data.qvel))):
         return "NaN/Inf in the simulation state"
-    raised = np.flatnonzero(_warning_counts(data) > before)
+    raised = np.flatnonzero(warning_counts(data) > before)
     if raised.size:
         names = [mujoco.mjtWarning(int(i)).name for i in raised]
         return "MuJoCo warning(s): " + ", ".join(names)
@@ -127,19 +128,22 @@ def run_episode(
     start = time.perf_counter()
     seed_everything(seed)
     observation = task.reset(seed)
-    bind = getattr(policy, "bind", None)
-    if callable(bind):
-        bind(task)
-    policy.reset()
+    error = unstable = ""
+    try:
+        bind = getattr(policy, "bind", None)
+        if callable(bind):
+            bind(task)
+        policy.reset()
+    except Exception as exc:  # an adapter that cannot even start an episode: that episode is its error
+        error = f"step 0: policy.reset raised {_describe(exc)}"
     ee_mode = tuple(policy.action_names) == EE_ACTION_NAMES
     converter = EEActionConverter(task) if ee_mode else None
     size = len(policy.action_names)
     trace = Trace(task.config.bowl_inner_radius, task.config.bowl_height)
     record_step(task, trace)
     frames = [task.render(video_camera)] if video_camera else []
-    error = unstable = ""
     steps = 0
-    while steps < max_steps:
+    while steps < max_steps and not error:
         try:
             raw = policy.act(observation)
         except Exception as exc:  # the policy's fault: record it, keep the evaluation going
@@ -153,13 +157,13 @@ def run_episode(
             break
         if on_step is not None:
             on_step(observation, action.astype(np.float32))
-        warnings_before = _warning_counts(task.data)
+        warnings_before = warning_counts(task.data)
         observation = task.step(joint_action)
         steps += 1
         record_step(task, trace)
         if video_camera:
             frames.append(task.render(video_camera))
-        unstable = _instability(task, warnings_before, thresholds)
+        unstable = instability(task, warnings_before, thresholds)
         if unstable:
             unstable = f"step {steps}: {unstable}"
             break

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 from salt_vla_so101.compatibility import PolicyMismatchError, check_policy, suggest_camera_mapping
 from salt_vla_so101.evaluator import SO101Evaluator
+from salt_vla_so101.outcomes import OutcomeThresholds
 from salt_vla_so101.policies import HoldPolicy
+from salt_vla_so101.rollout import instability, warning_counts
+from salt_vla_so101.task import PickPlaceTask
 
 import salt_vla
 from salt_vla.evaluation import EvalReport, Outcome
@@ -56,6 +59,8 @@ class FailingPolicy(HoldPolicy):
         super().reset()
         self.episode += 1
         self.t = 0
+        if self.mode == "reset" and self.episode == 1:
+            raise RuntimeError("CUDA out of memory")
 
     def act(self, observation: Observation) -> np.ndarray:
         action = super().act(observation)
@@ -106,14 +111,15 @@ def test_reset_is_called_before_every_episode(short: SO101Evaluator) -> None:
     ("raise", "policy.act raised KeyError: 'observation.images.front'"),
     ("nan", "NaN/Inf"),
     ("shape", "shape (5,)"),
+    ("reset", "policy.reset raised RuntimeError: CUDA out of memory"),
 ])
 def test_policy_errors_are_recorded_and_the_run_continues(short: SO101Evaluator, mode: str, message: str) -> None:
     report = short.evaluate(FailingPolicy(mode), 3, seed=0, progress=False)
     outcomes = [e.outcome for e in report.episodes]
     assert outcomes == [Outcome.NEVER_PICKED_UP, Outcome.POLICY_ERROR, Outcome.NEVER_PICKED_UP]
     failed = report.episodes[1]
-    assert message in failed.message and failed.message.startswith("step 3:")
-    assert failed.steps == 3
+    assert message in failed.message
+    assert failed.steps == (0 if mode == "reset" else 3) and failed.message.startswith(f"step {failed.steps}:")
     assert report.aggregates["policy_errors"] == 1
 
 
@@ -134,6 +140,22 @@ def test_physics_instability_is_flagged_with_the_reason() -> None:
     assert episode.unstable and "tunnelled through the table" in episode.message
     assert episode.steps < 10
     assert report.aggregates["unstable_episodes"] == 1
+
+
+def test_mujoco_warnings_and_nan_state_are_instabilities() -> None:
+    task = PickPlaceTask(render=False)
+    thresholds = OutcomeThresholds()
+    task.reset(0)
+    dof = task.model.joint("block_free").dofadr[0]
+    before = warning_counts(task.data)
+    task.data.qvel[dof + 3] = 1e40  # a block spinning impossibly fast: MuJoCo warns and resets the state
+    task.advance(task.data)
+    assert instability(task, before, thresholds) == "MuJoCo warning(s): mjWARN_BADQVEL"
+    task.reset(0)
+    task.data.qpos[0] = np.nan  # without stepping: no warning yet, but the state is not a number
+    assert instability(task, warning_counts(task.data), thresholds) == "NaN/Inf in the simulation state"
+    task.reset(0)
+    assert instability(task, warning_counts(task.data), thresholds) == ""
 
 
 def test_mismatched_policies_are_refused_before_any_episode(short: SO101Evaluator) -> None:
