@@ -7,6 +7,7 @@ import warnings
 import click
 
 from salt_vla import __version__
+from salt_vla.cli.hub_cmd import probe_command, pull_command, push_command, quickstart_command
 from salt_vla.cli.plugins_cmd import plugins_command
 from salt_vla.cli.train_cmd import cache_command, train_command, train_teacher_command
 from salt_vla.plugins import PluginLoadWarning, plugin_manager, plugin_statuses
@@ -21,7 +22,8 @@ def cli() -> None:
     """
 
 
-for command in (plugins_command, train_command, train_teacher_command, cache_command):
+for command in (quickstart_command, plugins_command, train_command, train_teacher_command, cache_command, probe_command,
+                push_command, pull_command):
     cli.add_command(command)
 
 

@@ -1,0 +1,97 @@
+"""``salt-vla quickstart``, ``probe``, ``push`` and ``pull``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("quickstart")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/quickstart"),
+              show_default=True, help="Where the report, plots, runs and the student checkpoint go.")
+@click.option("--preset", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
+              help="cpu: about 10 minutes on 2 cores; gpu: larger videos, model and budget.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def quickstart_command(out_dir: Path, preset: str, seed: int) -> None:
+    """Generate synthetic physics videos, train a pixel teacher, cache its latents, train a SALT student on the
+    cache, probe it, and write DIR/report.md. No download, no GPU needed."""
+    from salt_vla.quickstart import run_quickstart
+
+    report = run_quickstart(out_dir, preset=preset, seed=seed)
+    validation = report["student"]["validation"]
+    click.echo(f"validation loss / mean-target loss: {validation['val/mean_target_ratio']:.3f}   "
+               f"time-arrow accuracy: student {report['probes']['student']['time_arrow']['accuracy']:.3f}, "
+               f"random init {report['probes']['random_init']['time_arrow']['accuracy']:.3f}")
+    click.echo(f"Report: {out_dir / 'report.md'}")
+
+
+@click.command("probe")
+@click.argument("checkpoint")
+@click.option("--dataset", default="synthetic_physics", show_default=True, help="Registered dataset name.")
+@click.option("--dataset-arg", "dataset_args", multiple=True, metavar="KEY=VALUE",
+              help="Dataset keyword argument (YAML value), repeatable, e.g. --dataset-arg size=64.")
+@click.option("--videos", type=int, default=160, show_default=True, help="Clips to probe (split 70/30 by video).")
+@click.option("--label", "labels", multiple=True, default=("num_balls", "direction"), show_default=True,
+              help="Dataset label to probe, repeatable.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
+def probe_command(checkpoint: str, dataset: str, dataset_args: tuple[str, ...], videos: int, labels: tuple[str, ...],
+                  device: str, out_file: Path | None) -> None:
+    """Time-arrow and label probes of a frozen encoder CHECKPOINT (student, or stage-1 teacher directory)."""
+    import yaml
+
+    import salt_vla
+    from salt_vla.hub import from_pretrained
+    from salt_vla.io import atomic_write_json
+    from salt_vla.models import PixelMAE
+    from salt_vla.probes import label_probe, probe_clips, time_arrow_probe
+    from salt_vla.train.distributed import pick_device
+
+    kwargs = {}
+    for item in dataset_args:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--dataset-arg {item!r}: expected KEY=VALUE.")
+        kwargs[key] = yaml.safe_load(value)
+    model = from_pretrained(checkpoint)
+    encoder = model.encoder if isinstance(model, PixelMAE) else model
+    torch_device = pick_device(device)
+    encoder.to(torch_device)
+    kwargs.setdefault("frames", encoder.config.num_frames)
+    kwargs.setdefault("size", encoder.config.img_size)
+    data = salt_vla.create_dataset(dataset, num_videos=videos, **kwargs) if dataset == "synthetic_physics" \
+        else salt_vla.create_dataset(dataset, **kwargs)
+    clips, label_values = probe_clips(data, min(videos, len(data)), label_keys=labels)
+    results = {"time_arrow": time_arrow_probe(encoder, clips, device=torch_device).to_dict()}
+    for key, values in label_values.items():
+        results[key] = label_probe(encoder, clips, values, name=key, device=torch_device).to_dict()
+    text = json.dumps({"checkpoint": checkpoint, "dataset": dataset, "probes": results}, indent=2)
+    click.echo(text)
+    if out_file:
+        atomic_write_json(out_file, json.loads(text))
+
+
+@click.command("push")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("repo_id")
+@click.option("--private", is_flag=True, help="Create the repository as private.")
+@click.option("--revision", help="Branch to commit to.")
+@click.option("--message", default="Upload salt-vla checkpoint", show_default=True)
+def push_command(directory: Path, repo_id: str, private: bool, revision: str | None, message: str) -> None:
+    """Upload a checkpoint DIRECTORY (config.json + model.safetensors + README.md) to the Hub as REPO_ID."""
+    from salt_vla.hub import push_to_hub
+
+    click.echo(push_to_hub(directory, repo_id, private=private, revision=revision, commit_message=message))
+
+
+@click.command("pull")
+@click.argument("repo_id")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--revision", help="Branch, tag or commit.")
+def pull_command(repo_id: str, directory: Path, revision: str | None) -> None:
+    """Download checkpoint REPO_ID into DIRECTORY (works offline from the Hugging Face cache)."""
+    from salt_vla.hub import pull
+
+    click.echo(str(pull(repo_id, directory, revision=revision)))

@@ -1,0 +1,21 @@
+"""examples/quickstart.ipynb runs headless (small settings) so it never rots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "quickstart.ipynb"
+
+
+def test_quickstart_notebook_executes(tmp_path, monkeypatch):
+    monkeypatch.setenv("SALT_VLA_NOTEBOOK_SMALL", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
+    assert "time-arrow accuracy" in outputs and "torch.Size([2, 96])" in outputs
+    assert os.environ["SALT_VLA_NOTEBOOK_SMALL"] == "1"
