@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,31 @@ def test_a_teacher_with_the_wrong_output_shape_is_named(dataset, tmp_path: Path)
         build_latent_cache(Truncating(), dataset, tmp_path, dtype="fp8", progress=False)
     with pytest.raises(FileNotFoundError, match="Its build did not finish: rerun the same build command"):
         LatentCache(tmp_path)
+
+
+def _build_rank(rank: int, out: str, init: str, teacher, dataset) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)  # as DataLoader workers do: a forked child must not reuse the parent's OpenMP pool
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    try:
+        cache = build_latent_cache(teacher, dataset, out, shard_entries=2, rank=rank, world_size=2, progress=False)
+        assert len(cache) == 6  # every rank gets the finished cache once rank 0 has merged
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ranks_meet_at_barriers_under_torch_distributed(teacher, dataset, tmp_path: Path) -> None:
+    import torch.multiprocessing as mp
+
+    reference = build_latent_cache(teacher, dataset, tmp_path / "one", shard_entries=2, progress=False)
+    ranks = mp.start_processes(_build_rank, args=(str(tmp_path / "two"), f"file://{tmp_path / 'rendezvous'}", teacher,
+                                                  dataset), nprocs=2, start_method="fork", join=False)
+    deadline = time.monotonic() + 120
+    while not ranks.join(timeout=1):  # raises if a rank failed
+        if time.monotonic() > deadline:
+            for process in ranks.processes:
+                process.kill()
+            pytest.fail("the two ranks did not finish within 120 s")
+    merged = LatentCache(tmp_path / "two")
+    assert [s["sha256"] for s in merged.metadata["shards"]] == [s["sha256"] for s in reference.metadata["shards"]]
