@@ -22,6 +22,7 @@ GPU machine:  python benchmarks/cache_read.py --preset gpu --save
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tempfile
@@ -69,6 +70,8 @@ class ProjectionTeacher(nn.Module):
 
 
 def drop_page_cache(paths: list[Path]) -> None:
+    """Evict the files from the page cache (pages still mapped by a live object would stay)."""
+    gc.collect()
     for path in paths:
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -131,8 +134,9 @@ def main() -> None:
             return total
 
         per_shard = cache.metadata["shard_entries"]
-        example = cache[0]
+        example = LatentCache(cache.path)[0]  # a throwaway reader: `cache` itself never maps a page
         buffer = torch.empty(cfg["batch_size"], *example.shape, dtype=example.dtype)
+        del example
 
         def batched(indices: np.ndarray, get: Callable[[int], torch.Tensor]) -> int:
             """Stack ``get(i)`` into a reused batch buffer, as collation does: every byte is moved once."""

@@ -257,7 +257,8 @@ def _build(out: Path, header: dict[str, Any], layout: RecordLayout, entries: _En
             clear_shard(out, index)
             todo.append(index)
     if todo:
-        entries.entries = np.concatenate([np.arange(f, f + n) for f, n in map(lambda k: _shard_range(k, header), todo)])
+        ranges = [_shard_range(index, header) for index in todo]
+        entries.entries = np.concatenate([np.arange(first, first + count) for first, count in ranges])
         loader = DataLoader(entries, batch_size=batch_size, num_workers=num_workers, collate_fn=_collate_entries,
                             pin_memory=pin_memory)
         with tqdm(total=len(entries), desc=f"cache {header['kind']} (rank {rank})", unit="clip",
