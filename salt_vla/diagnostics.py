@@ -36,14 +36,19 @@ def effective_rank(x: torch.Tensor, max_rows: int = 4096) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
+def mean_target_loss(targets: torch.Tensor, loss: LatentLoss) -> torch.Tensor:
+    """The loss of always predicting the mean target: ``targets: [..., D]`` already normalised by ``loss``."""
+    flat = targets.float().reshape(-1, targets.shape[-1])
+    plain = LatentLoss(loss.kind, "none", loss.beta)
+    return plain(flat.mean(dim=0, keepdim=True).expand_as(flat), flat)
+
+
 def prediction_diagnostics(predictions: torch.Tensor, targets: torch.Tensor, loss: LatentLoss) -> dict[str, float]:
     """Diagnostics of ``predictions`` vs ``targets`` (both ``[M, D]`` or ``[B, K, D]``, targets already normalised)."""
     pred = predictions.float().reshape(-1, predictions.shape[-1])
     target = targets.float().reshape(-1, targets.shape[-1])
-    mean_prediction = target.mean(dim=0, keepdim=True).expand_as(target)
-    plain = LatentLoss(loss.kind, "none", loss.beta)  # targets arrive normalised already
-    model_loss = float(plain(pred, target))
-    baseline = float(plain(mean_prediction, target))
+    model_loss = float(LatentLoss(loss.kind, "none", loss.beta)(pred, target))
+    baseline = float(mean_target_loss(target, loss))
     return {
         "loss": model_loss,
         "mean_target_loss": baseline,

@@ -7,9 +7,12 @@
 - **Label probe**: a linear classifier on pooled features predicts a dataset label (for the synthetic
   physics set, e.g. the number of balls or the dominant motion direction).
 
-Features are the mean over tokens of the encoder output, standardised on the training split. The
-classifier is multinomial logistic regression with L2, fitted by L-BFGS (deterministic). Train and
-test splits are by video, so both directions of a clip always land on the same side.
+Features are the encoder's tokens averaged over space within each token frame and concatenated over
+time (``[t' * D]``), standardised on the training split: averaging over time as well would leave a
+linear classifier no way to compare early and late moments, which is exactly what the arrow of time
+needs. Encoders without a ``grid`` method are mean-pooled over all tokens. The classifier is
+multinomial logistic regression with L2, fitted by L-BFGS (deterministic). Train and test splits are
+by video, so both directions of a clip always land on the same side.
 """
 
 from __future__ import annotations
@@ -40,18 +43,25 @@ class ProbeResult:
 @torch.no_grad()
 def pooled_features(encoder: Callable[[torch.Tensor], torch.Tensor], clips: torch.Tensor, *, batch_size: int = 16,
                     device: str | torch.device = "cpu") -> torch.Tensor:
-    """Mean-pooled tokens ``[M, D]`` of ``clips: [M, C, T, H, W]`` (uint8), in batches, without autograd."""
+    """Features ``[M, t' * D]`` of ``clips: [M, C, T, H, W]`` (uint8): tokens averaged over space per token frame,
+    concatenated over time (``[M, D]``, a plain mean, for encoders without ``grid``). Batched, no autograd."""
     if isinstance(encoder, nn.Module):
         encoder.eval()
+    grid_of = getattr(encoder, "grid", None)
     out = []
     for start in range(0, clips.shape[0], batch_size):
-        tokens = encoder(clips[start:start + batch_size].to(device))
-        out.append(tokens.float().mean(dim=1).cpu())
+        video = clips[start:start + batch_size].to(device)
+        tokens = encoder(video).float()
+        if grid_of is None:
+            out.append(tokens.mean(dim=1).cpu())
+        else:
+            frames = grid_of(*video.shape[2:])[0]
+            out.append(tokens.reshape(tokens.shape[0], frames, -1, tokens.shape[-1]).mean(dim=2).flatten(1).cpu())
     return torch.cat(out)
 
 
 def fit_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, *,
-                     weight_decay: float = 1e-3, max_iter: int = 200, name: str = "probe") -> ProbeResult:
+                     weight_decay: float = 0.1, max_iter: int = 200, name: str = "probe") -> ProbeResult:
     """Multinomial logistic regression on standardised features; returns test accuracy.
 
     Args:

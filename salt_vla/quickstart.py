@@ -61,7 +61,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
-        name="cpu", size=64, frames=8, train_videos=512, val_videos=64, probe_videos=160,
+        name="cpu", size=64, frames=8, train_videos=512, val_videos=64, probe_videos=400,
         student="vit_micro_patch8_t2", student_args={"embed_dim": 96, "depth": 4, "num_heads": 3},
         teacher_args={"embed_dim": 96, "depth": 4, "num_heads": 3},
         decoder={"dim": 64, "depth": 2, "num_heads": 2}, predictor={"dim": 64, "depth": 2, "num_heads": 2},

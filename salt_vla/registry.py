@@ -111,7 +111,7 @@ class Registry:
                 failed = " Plugins that failed to load: " + "; ".join(
                     f"{p} ({err})" for p, err in sorted(self.failed_providers.items())
                 ) + "."
-            raise UnknownNameError(f"No {kind} named {name!r}.{hint} Available {kind}s: {available}.{failed}")
+            raise UnknownNameError(f"No {kind} named {name!r}.{hint} Available: {available}.{failed}")
         return self._entries[key]
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:

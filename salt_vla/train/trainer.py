@@ -396,13 +396,14 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Validation loss and learning diagnostics on ``run.val_batches`` fixed batches (same views and masks)."""
-        from salt_vla.diagnostics import prediction_diagnostics
+        from salt_vla.diagnostics import mean_target_loss, prediction_diagnostics
 
         if self.val_loader is None:
             raise RuntimeError("No validation data: set data.val_args.")
         model = unwrap(self.model)
         model.eval()
-        losses, predictions, targets = [], [], []
+        inner = model.model if isinstance(model, PixelMAE) else model
+        losses, baselines, predictions, targets = [], [], [], []
         for index, batch in enumerate(self.val_loader):
             if index >= self.config.run.val_batches:
                 break
@@ -410,16 +411,19 @@ class Trainer:
                 output = (model(batch["video"].to(self.device), batch["masks"].to(self.device), keep_outputs=True)
                           if self.config.stage == "teacher" else self._forward_for_eval(model, batch))
             losses.append(output.loss.float())
+            baselines.append(torch.stack([mean_target_loss(t, inner.loss) for t in output.targets]).mean())
             for prediction, target in zip(output.predictions, output.targets):
                 keep = slice(0, 256)  # enough tokens per set and batch for stable statistics
                 predictions.append(prediction[:, keep].float().reshape(-1, prediction.shape[-1]).cpu())
                 targets.append(target[:, keep].float().reshape(-1, target.shape[-1]).cpu())
         model.train()
-        loss = all_reduce_mean(torch.stack(losses).mean(), self.info)
-        inner = model.model if isinstance(model, PixelMAE) else model
+        loss = float(all_reduce_mean(torch.stack(losses).mean(), self.info))
+        baseline = float(all_reduce_mean(torch.stack(baselines).mean(), self.info))
         diagnostics = prediction_diagnostics(torch.cat(predictions), torch.cat(targets), inner.loss)
-        metrics = {f"val/{k}": v for k, v in diagnostics.items()}
-        metrics["val/loss"] = float(loss)
+        metrics = {f"val/{k}": v for k, v in diagnostics.items() if not k.startswith(("loss", "mean_target"))}
+        # Loss and its trivial baseline over every target token of the validation batches.
+        metrics.update({"val/loss": loss, "val/mean_target_loss": baseline,
+                        "val/mean_target_ratio": loss / baseline if baseline > 0 else math.nan})
         return metrics
 
     def _forward_for_eval(self, model: nn.Module, batch: dict[str, Any]) -> Any:
