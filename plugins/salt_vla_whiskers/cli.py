@@ -39,8 +39,8 @@ def _mean(summary: dict[str, Any], name: str, scale: float, unit: str) -> str:
 @click.option("--steps", type=int, default=None, help="Control steps (default: the task's max_steps, 400).")
 @click.option("--camera", default="perspective", show_default=True,
               help="perspective, overhead_cam or wrist_cam.")
-@click.option("--size", type=SIZE, default="240x320", show_default=True, help="Frame size HxW.")
-@click.option("--image-size", type=SIZE, default=None, help="Policy camera images HxW (default: the task's, 240x320).")
+@click.option("--size", type=SIZE, metavar="HxW", default="240x320", show_default=True, help="Frame size HxW.")
+@click.option("--image-size", type=SIZE, metavar="HxW", default=None, help="Policy camera images HxW (default: the task's, 240x320).")
 @click.option("--ghosts", type=int, default=8, show_default=True, help="Earlier predictions drawn as fading ghosts.")
 @click.option("--interactive", is_flag=True, help="Then browse the episode in MuJoCo's viewer (needs a display).")
 def whiskers_command(policy: str, seed: int, out: Path, samples: int, every: int, steps: int | None, camera: str,
