@@ -133,7 +133,9 @@ class Trainer:
         self.val_set = None
         if cfg.data.val_args is not None:
             self.val_set, _ = self._dataset({**cfg.data.args, **cfg.data.val_args}, cfg.data.val_latent_cache, None)
-        self.clip_shape = tuple(self.base_train_set.item(0, epoch=0)["video"].shape)  # (C, T, H, W)
+        first = self.base_train_set.item(0, epoch=0)
+        self.clip_shape = tuple(first["video"].shape)  # (C, T, H, W)
+        self._check_shared_memory(first)
 
         student = salt_vla.create_encoder(cfg.student.name, pretrained=cfg.student.pretrained,
                                           grad_checkpointing=cfg.student.grad_checkpointing, **cfg.student.args)
@@ -198,6 +200,17 @@ class Trainer:
         clips = ClipCache(clip_cache) if clip_cache else None
         return CachedClipDataset(base, cache, clips=clips), base
 
+    def _check_shared_memory(self, item: dict[str, Any]) -> None:
+        """Refuse a DataLoader setup whose in-flight batches would not fit /dev/shm (the seed runs' bus errors)."""
+        from salt_vla.data import check_shared_memory, nbytes
+
+        data = self.config.data
+        per_item = nbytes(item["video"])
+        if data.latent_cache:
+            per_item += nbytes(self.train_set[0]["latents"])
+        if data.num_workers > 0:
+            check_shared_memory(per_item * data.batch_size, data.num_workers, data.prefetch_factor)
+
     def _target_width(self, student: nn.Module) -> int:
         """Latent width of the targets; checks teacher/cache grids against the student's before any step."""
         cfg = self.config
@@ -205,7 +218,7 @@ class Trainer:
             from salt_vla.cache import cache_requirements
 
             cache = self.train_set.cache
-            cache.check_compatible(cache_requirements(grid=self.grid))
+            cache.check_compatible(cache_requirements(dataset=self.base_train_set, grid=self.grid))
             return int(cache.metadata["latent_dim"])
         with torch.random.fork_rng(devices=[]):  # building the teacher must not shift the student/predictor init
             self.teacher = salt_vla.create_teacher(cfg.teacher.name, **cfg.teacher.args)
