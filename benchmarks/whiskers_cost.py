@@ -4,7 +4,8 @@ A *plain evaluation step* is what the SO-101 evaluator does each control step: `
 ``task.step(action)`` (which renders the cameras the policy reads). A *whisker step* adds, before it:
 
 - ``predict``: ``policy.predict_chunk(obs, num_samples=K, seed=...)``;
-- ``simulate``: forward-simulating the K chunks in a copy of the state (L control steps each);
+- ``simulate``: forward-simulating the K chunks in a copy of the state (L control steps each; identical
+  samples of a deterministic policy are simulated once, ``distinct_samples`` says how many were not);
 - ``draw``: rendering one frame with the current bundle, ghosts and the executed path.
 
 The ratio is ``(plain + predict + simulate + draw) / plain`` with whiskers at every step; ``ratio_every_N``
@@ -79,7 +80,7 @@ def measure(policy: Any, samples: int, args: Any) -> dict[str, Any]:
     policy.reset()
     times: dict[str, list[float]] = {"plain": [], "predict": [], "simulate": [], "draw": []}
     executed, ghosts = [task.ee_position()], []
-    horizon = 0
+    horizon = distinct = 0
     for t in range(args.warmup + args.steps):
         chunk, predict = _timed(policy.predict_chunk, observation, num_samples=samples,
                                 seed=chunk_seed(args.seed, t), sync=sync)
@@ -92,6 +93,7 @@ def measure(policy: Any, samples: int, args: Any) -> dict[str, Any]:
         executed.append(task.ee_position())
         ghosts.insert(0, paths)
         horizon = paths.shape[1] - 1
+        distinct = max(distinct, len(np.unique(np.asarray(chunk).reshape(samples, -1), axis=0)))
         if t >= args.warmup:
             for name, value in zip(times, (plain, predict, simulate, draw)):
                 times[name].append(value)
@@ -102,9 +104,10 @@ def measure(policy: Any, samples: int, args: Any) -> dict[str, Any]:
     extra = ms["predict_ms"] + ms["simulate_ms"] + ms["draw_ms"]
     figures: dict[str, Any] = {
         "samples": samples,
+        "distinct_samples": distinct,
         "horizon": horizon,
         **ms,
-        "simulate_per_sample_ms": round(ms["simulate_ms"] / samples, 3),
+        "simulate_per_distinct_sample_ms": round(ms["simulate_ms"] / max(distinct, 1), 3),
         "whisker_step_ms": round(plain + extra, 3),
         "ratio": round((plain + extra) / plain, 2),
     }

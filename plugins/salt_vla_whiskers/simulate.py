@@ -57,12 +57,14 @@ class ChunkSimulator:
         task = self.task
         source = task.data if data is None else data
         scratch = self._scratch
-        paths = np.empty((chunk.shape[0], chunk.shape[1] + 1, 3))
-        for k, actions in enumerate(chunk):
+        # identical samples (a deterministic policy asked for K) give identical paths: simulate each once
+        unique, inverse = np.unique(chunk.reshape(len(chunk), -1), axis=0, return_inverse=True)
+        paths = np.empty((len(unique), chunk.shape[1] + 1, 3))
+        for k, actions in enumerate(unique.reshape(len(unique), *chunk.shape[1:])):
             mujoco.mj_copyData(scratch, task.model, source)
             paths[k, 0] = task.ee_position(scratch)
             for i, action in enumerate(actions, start=1):
                 task.apply_action(scratch, action if self.to_joint is None else self.to_joint(action, scratch))
                 task.advance(scratch)
                 paths[k, i] = task.ee_position(scratch)
-        return paths
+        return paths[inverse.reshape(-1)]

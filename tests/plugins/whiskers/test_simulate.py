@@ -107,3 +107,16 @@ def test_malformed_chunks_are_refused_with_the_shape(task: PickPlaceTask) -> Non
         simulator.simulate(np.zeros((7, 6)))
     with pytest.raises(ValueError, match="NaN"):
         simulator.simulate(np.full((1, 2, 6), np.nan))
+
+
+def test_repeated_samples_are_simulated_once_and_keep_their_order(task: PickPlaceTask) -> None:
+    task.reset(5)
+    ranges = task.joint_ranges_deg
+    a = np.repeat(ranges.mean(axis=1)[None], 4, axis=0)
+    b = a + np.array([15.0, -10.0, 10.0, 0.0, 0.0, 20.0])
+    simulator = ChunkSimulator(task)
+    mixed = simulator.simulate(np.stack([b, a, b]))
+    np.testing.assert_array_equal(mixed[0], mixed[2])
+    np.testing.assert_array_equal(mixed[1], simulator.simulate(a[None])[0])
+    np.testing.assert_array_equal(mixed[0], simulator.simulate(b[None])[0])
+    assert np.abs(mixed[0] - mixed[1]).max() > 0.005
