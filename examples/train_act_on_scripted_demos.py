@@ -1,17 +1,23 @@
 """The whole loop, end to end: scripted SO-101 demonstrations -> LeRobot's ACT training -> salt-vla evaluation.
 
-1. The scripted expert (``salt_vla.create_policy("scripted")``) records successful episodes as a LeRobot v3
-   dataset (``salt_vla_so101.recorder.record_dataset``).
-2. LeRobot's own trainer (``python -m lerobot.scripts.lerobot_train``, the ``lerobot-train`` CLI) trains ACT
-   on it; the checkpoint holds the model and its pre/post-processors.
-3. The trained checkpoint is loaded through the ``act:`` adapter and evaluated by the SO-101 evaluator; the
-   report (success rate with its confidence interval, outcome breakdown) is printed and written to disk.
+1. record: the scripted expert (``salt_vla.create_policy("scripted")``) records successful episodes as a
+   LeRobotDataset v3 (``salt_vla_so101.recorder.record_dataset``: both cameras, joint state, actions).
+2. train: LeRobot's own training loop (``lerobot.scripts.lerobot_train.train``, what ``lerobot-train``
+   runs) trains ACT on it (``salt_vla_lerobot.training.train_policy``); the checkpoint holds the model and
+   its pre/post-processors. With a time limit, the newest checkpoint saved before it is used.
+3. evaluate: the checkpoint is loaded through the ``act:`` adapter and evaluated by the SO-101 evaluator on
+   seeds never recorded; the report (success rate with its Wilson 95% interval, outcome breakdown) is
+   written to ``<out>/eval`` and summarised in ``<out>/summary.json``.
+
+A phase whose output exists in ``--out`` is not run again (``--overwrite`` starts afresh).
 
 Presets (every value can be overridden by its flag):
 
-- ``--preset tiny``: CPU, a few minutes: proves the loop runs, not that ACT learns.
+- ``--preset tiny``: CPU, about a minute: proves the loop runs, not that ACT learns.
       python examples/train_act_on_scripted_demos.py --preset tiny --out /tmp/act_tiny
-- ``--preset gpu``: one H100, about 15 minutes: 80 demonstrations, ACT's default architecture.
+- ``--preset gpu``: one H100 in under 9 minutes: 50 demonstrations at 96x128, ACT's default architecture
+  (ResNet-18 trained from scratch: no pretrained weights offline), batch 64; training gets whatever the
+  time budget leaves after recording and before evaluation.
       python examples/train_act_on_scripted_demos.py --preset gpu --out /tmp/act_gpu
 """
 
@@ -19,132 +25,145 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
-PRESETS = {
-    "tiny": dict(episodes=2, steps=30, batch_size=4, device="cpu", eval_episodes=2, eval_max_steps=60,
-                 image_size=(48, 64), chunk_size=10, n_action_steps=10, num_workers=0, workers=1,
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(episodes=1, image_size=(48, 64), steps=10, batch_size=4, device="cpu", num_workers=0,
+                 save_freq=None, lr=None, chunk_size=10, n_action_steps=10, eval_episodes=1, eval_max_steps=40,
+                 workers=1, time_budget=None, eval_reserve=0.0,
                  act=dict(dim_model=64, n_heads=2, dim_feedforward=128, n_encoder_layers=1, n_decoder_layers=1,
                           n_vae_encoder_layers=1, latent_dim=8)),
-    "gpu": dict(episodes=80, steps=20_000, batch_size=32, device="cuda", eval_episodes=50, eval_max_steps=None,
-                image_size=(96, 128), chunk_size=50, n_action_steps=25, num_workers=8, workers=8, act={}),
+    "gpu": dict(episodes=50, image_size=(96, 128), steps=30_000, batch_size=64, device="cuda", num_workers=12,
+                save_freq=1000, lr=1e-4, chunk_size=50, n_action_steps=25, eval_episodes=50, eval_max_steps=None,
+                workers=12, time_budget=530.0, eval_reserve=110.0, act={}),
 }
 
 
-def parse() -> argparse.Namespace:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
-    p.add_argument("--out", type=Path, required=True, help="working directory (dataset/, train/, eval/)")
+    p.add_argument("--out", type=Path, required=True, help="working directory (dataset/, train/, eval/, summary.json)")
     p.add_argument("--episodes", type=int, help="scripted demonstrations to record (successes only)")
-    p.add_argument("--steps", type=int, help="ACT optimizer steps")
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="camera images, recorded and evaluated")
+    p.add_argument("--fps", type=int, default=30, help="recording rate = control rate")
+    p.add_argument("--steps", type=int, help="ACT optimizer steps (an upper bound under a time budget)")
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--device")
-    p.add_argument("--eval-episodes", type=int)
-    p.add_argument("--eval-max-steps", type=int, help="shorter episodes for a quick check (default: the task's)")
-    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"))
+    p.add_argument("--lr", type=float, help="learning rate of the transformer and the backbone (ACT's default 1e-5)")
     p.add_argument("--chunk-size", type=int)
-    p.add_argument("--n-action-steps", type=int)
+    p.add_argument("--n-action-steps", type=int, help="actions executed per predicted chunk")
+    p.add_argument("--device")
     p.add_argument("--num-workers", type=int, help="dataloader workers of the trainer")
+    p.add_argument("--save-freq", type=int, help="steps between checkpoints (what a time-limited run keeps)")
+    p.add_argument("--eval-episodes", type=int)
+    p.add_argument("--eval-max-steps", type=int, help="shorter episodes for a quick check (default: the task's 400)")
     p.add_argument("--workers", type=int, help="evaluation worker processes")
+    p.add_argument("--time-budget", type=float,
+                   help="seconds for the whole run: training stops at budget - elapsed - eval reserve")
+    p.add_argument("--eval-reserve", type=float, help="seconds of the budget kept for the evaluation")
     p.add_argument("--seed", type=int, default=0, help="demonstrations use seeds seed.., evaluation seed+10000..")
-    p.add_argument("--fps", type=int, default=30)
     p.add_argument("--overwrite", action="store_true", help="delete --out first")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     for key, value in PRESETS[args.preset].items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    args.image_size = tuple(args.image_size)
     return args
 
 
-def record(args: argparse.Namespace, dataset: Path) -> None:
+def record(args: argparse.Namespace, dataset: Path) -> dict[str, Any]:
+    """Record ``args.episodes`` successful scripted episodes into a new LeRobotDataset at ``dataset``."""
     from salt_vla_so101.config import TaskConfig
     from salt_vla_so101.recorder import record_dataset
 
     import salt_vla
 
-    expert = salt_vla.create_policy("scripted")
-    record_dataset(expert, args.episodes, dataset, seed=args.seed, keep_only_successes=True, fps=args.fps,
-                   task=TaskConfig(image_size=tuple(args.image_size), control_hz=args.fps))
+    summary = record_dataset(salt_vla.create_policy("scripted"), args.episodes, dataset, seed=args.seed,
+                             keep_only_successes=True, fps=args.fps, policy_name="scripted",
+                             task=TaskConfig(image_size=args.image_size), repo_id="local/so101_scripted_demos")
+    return {"saved": summary.saved, "attempted": summary.attempted}
 
 
-def train(args: argparse.Namespace, dataset: Path, output: Path) -> Path:
-    """Run LeRobot's trainer in a subprocess (its CLI is the same in LeRobot 0.4.4 and >= 0.5)."""
-    flags = {
-        "dataset.repo_id": "local/so101_scripted_demos", "dataset.root": dataset, "dataset.video_backend": "pyav",
-        "policy.type": "act", "policy.device": args.device, "policy.push_to_hub": "false",
-        "policy.pretrained_backbone_weights": "null",  # no torchvision download (offline GPU machine)
-        "policy.chunk_size": args.chunk_size, "policy.n_action_steps": args.n_action_steps,
-        "output_dir": output, "steps": args.steps, "batch_size": args.batch_size, "save_freq": args.steps,
-        "log_freq": max(1, min(200, args.steps // 10)), "num_workers": args.num_workers, "seed": args.seed,
-        "wandb.enable": "false",
-        **{f"policy.{k}": v for k, v in args.act.items()},
-    }
-    command = [sys.executable, "-m", "lerobot.scripts.lerobot_train", *(f"--{k}={v}" for k, v in flags.items())]
-    print("$", " ".join(command), flush=True)
-    env = {**os.environ, "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
-    subprocess.run(command, check=True, env=env)
-    checkpoint = output / "checkpoints" / "last" / "pretrained_model"
-    if not (checkpoint / "config.json").is_file():
-        raise SystemExit(f"LeRobot's trainer finished but wrote no checkpoint at {checkpoint}.")
-    return checkpoint
+def train_settings(args: argparse.Namespace, dataset: Path, output_dir: Path) -> Any:
+    """The LeRobot ACT training run of ``args`` (a :class:`salt_vla_lerobot.training.TrainSettings`)."""
+    from salt_vla_lerobot.training import TrainSettings
+
+    policy = {"chunk_size": args.chunk_size, "n_action_steps": args.n_action_steps, **args.act}
+    if args.lr:
+        policy.update(optimizer_lr=args.lr, optimizer_lr_backbone=args.lr)
+    return TrainSettings(dataset=dataset, output_dir=output_dir, policy_type="act", policy=policy, steps=args.steps,
+                         batch_size=args.batch_size, device=args.device, num_workers=args.num_workers, seed=args.seed,
+                         save_freq=args.save_freq, log_freq=max(1, min(200, args.steps // 10)),
+                         repo_id="local/so101_scripted_demos")
 
 
-def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path) -> dict:
-    from salt_vla_so101.config import TaskConfig
-
+def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path) -> Any:
+    """Evaluate the ACT checkpoint on seeds ``seed + 10000 ...`` (never recorded); writes the report to ``out_dir``."""
     import salt_vla
 
-    policy = salt_vla.create_policy(f"act:{checkpoint}", device=args.device)
-    print("policy:", json.dumps(policy.describe(), default=str), flush=True)
-    overrides = {"image_size": tuple(args.image_size), "control_hz": args.fps}
+    overrides: dict[str, Any] = {"image_size": args.image_size, "control_hz": float(args.fps)}
     if args.eval_max_steps:
         overrides["max_steps"] = args.eval_max_steps
-    evaluator = salt_vla.create_evaluator("so101_pick_place", task=TaskConfig(**overrides))
-    report = evaluator.evaluate(policy, args.eval_episodes, seed=args.seed + 10_000, workers=args.workers,
-                                out_dir=out_dir)
-    report.write(out_dir)
-    return json.loads(report.to_json())
+    evaluator = salt_vla.create_evaluator("so101_pick_place", **overrides)
+    return evaluator.evaluate(f"act:{checkpoint}", args.eval_episodes, seed=args.seed + 10_000, workers=args.workers,
+                              out_dir=out_dir, policy_kwargs={"device": args.device}, name="act (scripted demos)")
 
 
-def main() -> None:
-    args = parse()
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from salt_vla_lerobot.training import last_checkpoint, train_policy
+
+    from salt_vla.io import atomic_write_json
+
+    args = parse(argv)
     if args.overwrite and args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
     dataset, train_dir, eval_dir = args.out / "dataset", args.out / "train", args.out / "eval"
-
     start = time.perf_counter()
+    timings: dict[str, float] = {}
+    summary: dict[str, Any] = {"preset": args.preset, "args": {k: v for k, v in vars(args).items() if k != "out"}}
+
     if not (dataset / "meta" / "info.json").is_file():
-        record(args, dataset)
-    timings["record_s"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    checkpoint = train_dir / "checkpoints" / "last" / "pretrained_model"
-    if not (checkpoint / "config.json").is_file():
-        checkpoint = train(args, dataset, train_dir)
-    timings["train_s"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    report = evaluate(args, checkpoint, eval_dir)
-    timings["eval_s"] = time.perf_counter() - start
-
+        summary["recording"] = record(args, dataset)
+        timings["record_s"] = time.perf_counter() - start
     info = json.loads((dataset / "meta" / "info.json").read_text())
-    summary = {
-        "preset": args.preset, "dataset_episodes": info.get("total_episodes"), "dataset_frames": info.get("total_frames"),
-        "train_steps": args.steps, "batch_size": args.batch_size, "device": args.device,
-        "timings_s": {k: round(v, 1) for k, v in timings.items()}, "checkpoint": str(checkpoint),
-        "report": report, "report_dir": str(eval_dir),
-    }
-    from salt_vla.io import atomic_write_json
+    summary["dataset"] = {"episodes": info["total_episodes"], "frames": info["total_frames"], "fps": info["fps"],
+                          "image_size": list(args.image_size)}
 
-    atomic_write_json(args.out / "summary.json", summary)
+    settings = train_settings(args, dataset, train_dir)
+    if (train_dir / "checkpoints" / "last" / "pretrained_model" / "config.json").is_file():
+        checkpoint, step = last_checkpoint(train_dir)
+        summary["training"] = {"step": step, "reused": True}
+    else:
+        elapsed = time.perf_counter() - start
+        limit = args.time_budget - elapsed - args.eval_reserve if args.time_budget else None
+        if limit is not None and limit < 30:
+            raise SystemExit(f"Only {limit:.0f} s of the {args.time_budget:.0f} s budget are left for training "
+                             f"after {elapsed:.0f} s of recording; raise --time-budget or record fewer episodes.")
+        result = train_policy(settings, time_limit_s=limit)
+        checkpoint = result.checkpoint
+        timings["train_s"] = result.wall_time_s
+        summary["training"] = {"step": result.step, "steps_requested": args.steps, "time_limit_s": limit,
+                               "stopped_by_time_limit": result.stopped_by_time_limit,
+                               "samples_seen": result.step * args.batch_size}
+    summary["checkpoint"] = str(checkpoint)
+
+    eval_start = time.perf_counter()
+    report = evaluate(args, checkpoint, eval_dir)
+    timings["eval_s"] = time.perf_counter() - eval_start
+    timings["total_s"] = time.perf_counter() - start
+    aggregates = report.aggregates
+    summary.update({
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "evaluation": {"episodes": len(report.episodes), "first_seed": args.seed + 10_000,
+                       "success_rate": aggregates["success_rate"], "success_ci95": aggregates["success_ci95"],
+                       "outcome_counts": aggregates["outcome_counts"], "report_dir": str(eval_dir)},
+    })
+    atomic_write_json(args.out / "summary.json", json.loads(json.dumps(summary, default=str)))
     print(json.dumps(summary, indent=2, default=str))
+    return summary
 
 
 if __name__ == "__main__":

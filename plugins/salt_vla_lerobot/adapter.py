@@ -107,8 +107,12 @@ class LeRobotPolicy:
 
     @property
     def camera_names(self) -> tuple[str, ...]:
-        """Task RGB cameras read, in the policy's input order (depth maps come from the same cameras)."""
-        return tuple(dict.fromkeys(i.camera for i in self.inputs if not i.depth))
+        """Task cameras read, in the policy's input order: ``<camera>`` for RGB, ``<camera>_depth`` for depth.
+
+        This is the SO-101 task's convention (the evaluator renders exactly these, depth only for the
+        ``_depth`` names).
+        """
+        return tuple(dict.fromkeys(i.camera + (DEPTH_SUFFIX if i.depth else "") for i in self.inputs))
 
     @property
     def depth_cameras(self) -> tuple[str, ...]:

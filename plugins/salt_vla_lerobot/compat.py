@@ -10,13 +10,19 @@ transformers 5.x. The calls the adapters make (``get_policy_class``, ``make_pre_
 - ``PreTrainedPolicy.from_pretrained`` loads non-strictly in both; the adapter checks the keys itself.
 - The flow-matching policies take their noise as ``predict_action_chunk(batch, noise=...)`` in both
   (0.4.4 SmolVLA names it; >= 0.5 Pi0 forwards ``**kwargs`` to ``sample_actions(noise=...)``).
+- Training: both run ``lerobot.scripts.lerobot_train.train(TrainPipelineConfig)``; the config's fields
+  differ (0.4.4 ``eval_freq`` is ``env_eval_freq`` in >= 0.5, which also adds dataloader fields such as
+  ``persistent_workers``), so :func:`train_pipeline_config` translates the renamed ones and refuses a
+  field the installed version lacks, naming the ones it has.
 
 Nothing here imports LeRobot at module level: :func:`require_lerobot` does, with the install hint.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import os
 from functools import cache
 from typing import Any
 
@@ -166,3 +172,65 @@ def predict_action_chunk(policy: Any, batch: dict[str, Any], noise: Any | None) 
     if noise is None:
         return policy.predict_action_chunk(batch)
     return policy.predict_action_chunk(batch, noise=noise)
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+_RENAMED_TRAIN_FIELDS = {"eval_freq": "env_eval_freq"}
+"""``TrainPipelineConfig`` fields by their LeRobot 0.4.4 name -> their name in LeRobot >= 0.5."""
+
+
+def make_policy_config(family: str, **fields: Any) -> Any:
+    """A fresh ``PreTrainedConfig`` of ``family`` (``"act"``, ...) with ``fields`` set (LeRobot's factory).
+
+    Input/output features are left empty: LeRobot's trainer fills them from the dataset.
+    """
+    register_family(family)
+    from lerobot.policies.factory import make_policy_config as lerobot_make_policy_config
+
+    return lerobot_make_policy_config(family, **fields)
+
+
+def train_pipeline_config(
+    dataset_root: str | os.PathLike[str], policy_config: Any, *, repo_id: str, **fields: Any
+) -> Any:
+    """LeRobot's ``TrainPipelineConfig``: train ``policy_config`` on the local dataset at ``dataset_root``.
+
+    This is what ``lerobot-train --dataset.root=... --policy.type=...`` builds from its command line.
+    Videos are decoded with PyAV (torchcodec needs a system FFmpeg). ``fields`` are other
+    ``TrainPipelineConfig`` fields (``steps``, ``batch_size``, ``output_dir``...), by either version's name.
+
+    Raises:
+        ValueError: a field this LeRobot's ``TrainPipelineConfig`` does not have (all of them, with the valid names).
+    """
+    require_lerobot()
+    from lerobot.configs.default import DatasetConfig
+    from lerobot.configs.train import TrainPipelineConfig
+
+    names = {f.name for f in dataclasses.fields(TrainPipelineConfig) if f.init}
+    renamed = {**_RENAMED_TRAIN_FIELDS, **{new: old for old, new in _RENAMED_TRAIN_FIELDS.items()}}
+    settings: dict[str, Any] = {}
+    unknown = []
+    for key, value in fields.items():
+        name = key if key in names else renamed.get(key, key)
+        if name in names:
+            settings[name] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        raise ValueError(f"LeRobot {version_text()}'s TrainPipelineConfig has no field(s) {unknown}; "
+                         f"valid fields: {sorted(names)}.")
+    dataset = DatasetConfig(repo_id=repo_id, root=str(dataset_root), video_backend="pyav")
+    return TrainPipelineConfig(dataset=dataset, policy=policy_config, **settings)
+
+
+def run_training(config: Any) -> None:
+    """Run LeRobot's training loop (``lerobot.scripts.lerobot_train.train``) on a ``TrainPipelineConfig``.
+
+    It writes ``<output_dir>/checkpoints/<step>/pretrained_model`` every ``save_freq`` steps and after
+    the last one, and points ``checkpoints/last`` at the newest complete checkpoint.
+    """
+    require_lerobot()
+    from lerobot.scripts.lerobot_train import train
+
+    train(config)

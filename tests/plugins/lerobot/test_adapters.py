@@ -180,7 +180,8 @@ def test_depth_features_need_a_depth_task(tmp_path, observation):
     with pytest.raises(DepthMissingError, match=r"observation.images.overhead_cam_depth \(3, 48, 64\)"):
         salt_vla.create_policy(f"act:{directory}")
     policy = salt_vla.create_policy(f"act:{directory}", depth=True)
-    assert policy.camera_names == ("overhead_cam",) and policy.depth_cameras == ("overhead_cam",)
+    assert policy.camera_names == ("overhead_cam", "overhead_cam_depth")  # the SO-101 task's naming of depth
+    assert policy.depth_cameras == ("overhead_cam",)
     with pytest.raises(KeyError, match="depth map of task camera 'overhead_cam'"):
         policy.act(observation)  # the observation carries no depth
     depth = {"overhead_cam": np.full(IMAGE_SIZE, 0.5, dtype=np.float32)}

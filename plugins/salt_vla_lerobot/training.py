@@ -1,0 +1,158 @@
+"""Train a LeRobot policy on a local LeRobotDataset with LeRobot's own training loop.
+
+``train_policy(TrainSettings(dataset="data/so101", output_dir="runs/act", steps=20_000, device="cuda"))``
+builds LeRobot's ``TrainPipelineConfig`` in Python (what ``lerobot-train --dataset.root=data/so101
+--policy.type=act ...`` parses from its command line) and runs ``lerobot.scripts.lerobot_train.train`` on it
+in a child process, so that:
+
+- a wall-clock limit can stop it: LeRobot saves ``checkpoints/<step>/`` every ``save_freq`` steps and
+  points ``checkpoints/last`` at the newest complete one, so a stopped run still yields that checkpoint;
+- LeRobot's logging setup, seeding and accelerate state stay out of the caller (a script, a test);
+- the GPU memory it held is released before an evaluation starts.
+
+The checkpoint (``checkpoints/<step>/pretrained_model``) holds the model and its pre/post-processors; load
+it with ``salt_vla.create_policy("act:<checkpoint>")``. LeRobot version differences live in
+:mod:`salt_vla_lerobot.compat`.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from salt_vla_lerobot import compat
+
+OFFLINE_DEFAULTS: dict[str, dict[str, Any]] = {"act": {"pretrained_backbone_weights": None}}
+"""Policy config values that keep a fresh policy from downloading weights (ACT's ImageNet ResNet-18)."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One LeRobot training run.
+
+    Attributes:
+        dataset: root directory of a LeRobotDataset (v3), e.g. from ``salt_vla_so101.recorder.record_dataset``.
+        output_dir: new directory for LeRobot's run (it refuses an existing one).
+        policy_type: LeRobot policy type (``"act"``, ``"smolvla"``, ...).
+        policy: policy config fields (``chunk_size``, ``dim_model``, ``optimizer_lr``...), over
+            :data:`OFFLINE_DEFAULTS`.
+        steps: optimizer steps; batch_size: samples per step.
+        device: ``"cpu"``, ``"cuda"``...; num_workers: dataloader worker processes.
+        save_freq: steps between checkpoints (default: only after the last step).
+        log_freq: steps between LeRobot's loss log lines.
+        repo_id: the dataset's name in LeRobot's metadata (nothing is downloaded).
+    """
+
+    dataset: Path
+    output_dir: Path
+    policy_type: str = "act"
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    steps: int = 10_000
+    batch_size: int = 8
+    device: str = "cpu"
+    num_workers: int = 0
+    seed: int = 0
+    save_freq: int | None = None
+    log_freq: int = 200
+    repo_id: str = "local/dataset"
+
+    def __post_init__(self) -> None:
+        problems = [f"{name} must be >= {low}; got {value}" for name, value, low in (
+            ("steps", self.steps, 1), ("batch_size", self.batch_size, 1), ("num_workers", self.num_workers, 0),
+            ("log_freq", self.log_freq, 1), ("save_freq", self.save_freq or 1, 1))
+            if value < low]
+        if not (Path(self.dataset) / "meta" / "info.json").is_file():
+            problems.append(f"dataset {str(self.dataset)!r} is not a LeRobotDataset (no meta/info.json); record one "
+                            "with `salt-vla record --out DIR` or salt_vla_so101.recorder.record_dataset")
+        if problems:
+            raise ValueError("Invalid TrainSettings: " + "; ".join(problems) + ".")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train_policy` produced.
+
+    Attributes:
+        checkpoint: ``<output_dir>/checkpoints/<step>/pretrained_model`` of the newest complete checkpoint.
+        step: the optimizer step it was saved at (``< steps`` when the time limit stopped the run).
+        wall_time_s: seconds the run took, start-up included.
+        stopped_by_time_limit: whether the time limit ended the run before ``steps``.
+    """
+
+    checkpoint: Path
+    step: int
+    wall_time_s: float
+    stopped_by_time_limit: bool
+
+
+def pipeline_config(settings: TrainSettings) -> Any:
+    """LeRobot's ``TrainPipelineConfig`` for ``settings`` (no W&B, no Hub upload, no simulated env)."""
+    policy = {**OFFLINE_DEFAULTS.get(settings.policy_type, {}), **settings.policy}
+    policy_config = compat.make_policy_config(settings.policy_type, device=settings.device, push_to_hub=False, **policy)
+    return compat.train_pipeline_config(
+        settings.dataset, policy_config, repo_id=settings.repo_id, output_dir=Path(settings.output_dir),
+        steps=settings.steps, batch_size=settings.batch_size, num_workers=settings.num_workers, seed=settings.seed,
+        save_freq=settings.save_freq or settings.steps, log_freq=settings.log_freq,
+    )
+
+
+def last_checkpoint(output_dir: str | os.PathLike[str]) -> tuple[Path, int]:
+    """``(pretrained_model directory, step)`` of the newest complete checkpoint of a LeRobot run.
+
+    Raises:
+        FileNotFoundError: the run saved no checkpoint (it failed, or was stopped before the first save).
+    """
+    last = Path(output_dir) / "checkpoints" / "last"
+    model = last / "pretrained_model"
+    if not (model / "config.json").is_file():
+        saved = sorted(p.name for p in last.parent.iterdir()) if last.parent.is_dir() else []
+        raise FileNotFoundError(
+            f"No complete LeRobot checkpoint under {last.parent} (found: {saved or 'nothing'}). The run failed or "
+            "was stopped before its first save: see its log, lower save_freq, or allow more time."
+        )
+    state = last.resolve() / "training_state" / "training_step.json"
+    step = int(json.loads(state.read_text())["step"]) if state.is_file() else int(last.resolve().name)
+    return model, step
+
+
+def _train_in_child(settings: TrainSettings) -> None:
+    compat.run_training(pipeline_config(settings))
+
+
+def train_policy(settings: TrainSettings, *, time_limit_s: float | None = None) -> TrainResult:
+    """Train with LeRobot's trainer in a child process; return its newest checkpoint.
+
+    Args:
+        time_limit_s: stop the run after this many seconds and keep its newest checkpoint (the
+            checkpoints every ``save_freq`` steps are what a stopped run keeps).
+
+    Raises:
+        FileExistsError: ``settings.output_dir`` exists (LeRobot would refuse it after its start-up).
+        RuntimeError: the trainer failed (its traceback is in the log above), before the time limit.
+    """
+    if Path(settings.output_dir).exists():
+        raise FileExistsError(f"Training output directory {str(settings.output_dir)!r} exists; LeRobot starts a run "
+                              "in a new directory. Choose another one or delete it.")
+    pipeline_config(settings)  # configuration errors surface here, before a process is started
+    context = multiprocessing.get_context("spawn")  # fork would share CUDA and torch's thread pools
+    child = context.Process(target=_train_in_child, args=(settings,), name="lerobot-train")
+    start = time.perf_counter()
+    child.start()
+    child.join(time_limit_s)
+    stopped = child.is_alive()
+    if stopped:
+        child.terminate()
+        child.join(30)
+        if child.is_alive():
+            child.kill()
+            child.join()
+    elif child.exitcode != 0:
+        raise RuntimeError(f"LeRobot's trainer exited with code {child.exitcode}; its log above says why.")
+    checkpoint, step = last_checkpoint(settings.output_dir)
+    return TrainResult(checkpoint, step, time.perf_counter() - start, stopped)
