@@ -10,9 +10,11 @@ import salt_vla
 from salt_vla.evaluation import Outcome
 from salt_vla.robot import SO101_CAMERAS
 
-from .conftest import IMAGE_SIZE
+from .conftest import IMAGE_SIZE, NO_LEROBOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.sim, pytest.mark.lerobot]
+pytest.importorskip("mujoco", reason="the sim extra is not installed (pip install 'salt-vla[sim]')")
+pytest.importorskip("lerobot", reason=NO_LEROBOT)
 
 MAX_STEPS = 10  # ACT's queue holds 4 actions: episodes end with actions left over, so reset() matters
 OUTCOMES = {o.value for o in Outcome}
@@ -20,7 +22,6 @@ OUTCOMES = {o.value for o in Outcome}
 
 @pytest.fixture(scope="module")
 def evaluator():
-    pytest.importorskip("mujoco", reason="the sim extra is not installed (pip install 'salt-vla[sim]')")
     return salt_vla.create_evaluator("so101_pick_place", image_size=IMAGE_SIZE, max_steps=MAX_STEPS)
 
 
@@ -49,8 +50,6 @@ def test_tiny_policies_complete_episodes_in_the_evaluator(family, act_dir, smolv
 def test_a_mapped_depth_reading_policy_gets_exactly_its_cameras_rendered(tmp_path):
     """A checkpoint reading camera 'front' (RGB and depth), mapped onto overhead_cam: the evaluator renders
     overhead_cam with depth and nothing else, and the adapter finds both in every observation."""
-    pytest.importorskip("mujoco", reason="the sim extra is not installed (pip install 'salt-vla[sim]')")
-    pytest.importorskip("lerobot", reason="the lerobot extra is not installed (pip install 'salt-vla[lerobot]')")
     from salt_vla_lerobot.builders import build_act, so101_stats
     from salt_vla_so101.evaluator import SO101Evaluator
 
@@ -66,7 +65,6 @@ def test_a_mapped_depth_reading_policy_gets_exactly_its_cameras_rendered(tmp_pat
 
 
 def test_eval_policy_command_evaluates_an_act_checkpoint(act_dir, tmp_path):
-    pytest.importorskip("mujoco", reason="the sim extra is not installed (pip install 'salt-vla[sim]')")
     from click.testing import CliRunner
     from salt_vla_so101.cli import eval_policy_command
 

@@ -13,7 +13,10 @@ from safetensors.torch import load_file
 import salt_vla
 from salt_vla.evaluation import Outcome
 
+from .conftest import NO_LEROBOT
+
 pytestmark = [pytest.mark.slow, pytest.mark.lerobot]
+pytest.importorskip("lerobot", reason=NO_LEROBOT)
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "train_act_on_scripted_demos.py"
 POST_STATS = "policy_postprocessor_step_0_unnormalizer_processor.safetensors"
@@ -29,7 +32,6 @@ def load_example():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The example's tiny preset: 1 scripted demonstration -> 10 ACT steps with LeRobot's trainer -> 1 episode."""
-    pytest.importorskip("lerobot", reason="the lerobot extra is not installed (pip install 'salt-vla[lerobot]')")
     pytest.importorskip("mujoco", reason="the sim extra is not installed (pip install 'salt-vla[sim]')")
     out = tmp_path_factory.mktemp("act_tiny")
     return {"out": out, "summary": load_example().main(["--preset", "tiny", "--out", str(out)])}
