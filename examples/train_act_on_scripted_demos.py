@@ -13,7 +13,7 @@ A phase whose output exists in ``--out`` is not run again (``--overwrite`` start
 
 Presets (every value can be overridden by its flag):
 
-- ``--preset tiny``: CPU, about a minute: proves the loop runs, not that ACT learns.
+- ``--preset tiny``: CPU, under a minute: proves the loop runs, not that ACT learns.
       python examples/train_act_on_scripted_demos.py --preset tiny --out /tmp/act_tiny
 - ``--preset gpu``: one H100 in 9 minutes: 50 demonstrations at 96x128, ACT's default architecture
   (ResNet-18 trained from scratch: no pretrained weights offline), batch 64, learning rate 1e-4; training
