@@ -15,6 +15,10 @@ hot loop are counted with ``torch.cuda.set_sync_debug_mode``.
 
     python benchmarks/train_step.py --device cuda --sizes base,large --batch 64 --compile
     python benchmarks/train_step.py --device cpu --sizes micro --batch 4 --frames 8 --img 64   # CPU smoke
+    torchrun --nproc_per_node 2 benchmarks/train_step.py --sizes base --modes cached   # DDP: global clips/s
+    torchrun --nproc_per_node 2 benchmarks/train_step.py --sizes huge --modes cached --distributed fsdp
+
+Under torchrun, ``--batch`` is per GPU and ``clips_per_s`` counts every rank's clips; rank 0 reports.
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ def build_trainer(size: str, args, mode: str, out_dir: Path):
     if args.device.startswith("cuda"):
         teacher_args["dtype"] = "bfloat16"  # live teachers run in bf16 weights, without autograd
     config = {
-        "data": {"dataset": "synthetic_physics", "args": {"num_videos": 8, "frames": args.frames, "size": args.img},
+        "data": {"dataset": "synthetic_physics", "args": {"num_videos": args.batch, "frames": args.frames, "size": args.img},
                  "batch_size": args.batch, "num_workers": 0},
         "student": {"name": student, "args": {"num_frames": args.frames, "img_size": args.img},
                     "grad_checkpointing": args.grad_checkpointing},
@@ -98,7 +102,8 @@ def build_trainer(size: str, args, mode: str, out_dir: Path):
         "masks": {"name": "multiblock_vjepa"},
         "optim": {"warmup_steps": 0},
         "run": {"steps": 10_000, "out_dir": str(out_dir / f"{size}-{mode}"), "progress": False, "device": args.device,
-                "compile": args.compile, "log_every": 0, "val_every": 0, "checkpoint_every": 0},
+                "compile": args.compile, "log_every": 0, "val_every": 0, "checkpoint_every": 0,
+                "distributed": args.distributed},
     }
     if not teacher:  # micro: a tiny stage-1-style teacher saved on the fly
         from salt_vla import hub
@@ -110,8 +115,8 @@ def build_trainer(size: str, args, mode: str, out_dir: Path):
 
 
 def run(size: str, mode: str, args, out_dir: Path) -> dict:
-    device = torch.device(args.device)
     trainer = build_trainer(size, args, mode, out_dir)
+    device = trainer.device
     base = trainer.base_train_set
     clips = torch.stack([base.item(i % len(base), epoch=0)["video"] for i in range(args.batch)])
     masker = __import__("salt_vla").create_masker("multiblock_vjepa")
@@ -129,7 +134,10 @@ def run(size: str, mode: str, args, out_dir: Path) -> dict:
     else:
         enc = trainer.teacher.encoder
         teacher_cfg = {"dim": trainer.teacher.latent_dim, "depth": len(getattr(enc, "blocks", []))}
-    model = trainer.model
+    from salt_vla.train.distributed import unwrap
+
+    model = unwrap(trainer.model)
+    world = trainer.info.world_size
     flops = step_flops(model, masks, tuple(clips.shape[2:]), args.batch, teacher_cfg)
     sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
     if device.type == "cuda":
@@ -150,12 +158,24 @@ def run(size: str, mode: str, args, out_dir: Path) -> dict:
         sync()
         seconds = (time.perf_counter() - start) / args.steps
         syncs = sum("synchroniz" in str(w.message) for w in caught)
+    if args.profile and device.type == "cuda":
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                trainer._optimizer_step([batch])
+            torch.cuda.synchronize()
+        table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=18, max_name_column_width=60)
+        print(table, file=sys.stderr, flush=True)
+        if args.out:
+            Path(args.out).with_suffix(f".{size}-{mode}.profile.txt").write_text(table)
     total_flops = sum(flops.values())
     result = {
         "size": size, "mode": mode, "batch": args.batch, "clip": list(clips.shape[1:]),
         "student_params_m": round(sum(p.numel() for p in model.student.parameters()) / 1e6, 1),
         "context_tokens": [p.context.shape[1] for p in masks], "target_tokens": [p.target.shape[1] for p in masks],
-        "step_s": seconds, "clips_per_s": args.batch / seconds,
+        "gpus": world, "distributed": args.distributed if world > 1 else "none",
+        "step_s": seconds, "clips_per_s": world * args.batch / seconds,
         "model_tflop_per_step": total_flops / 1e12, "flops_split": {k: v / total_flops for k, v in flops.items()},
         "achieved_tflops": total_flops / seconds / 1e12,
         "host_syncs_per_step": syncs / args.steps,
@@ -165,7 +185,7 @@ def run(size: str, mode: str, args, out_dir: Path) -> dict:
         peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
         result["peak_memory_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
         if peak:
-            result["mfu"] = total_flops / seconds / peak
+            result["mfu"] = total_flops / seconds / peak  # per GPU
         result["mfu_vs_measured_matmul"] = total_flops / seconds / args.matmul_peak
     return result
 
@@ -182,8 +202,15 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--compile", action="store_true")
     p.add_argument("--grad-checkpointing", action="store_true")
+    p.add_argument("--distributed", default="ddp", choices=["ddp", "fsdp"], help="strategy under torchrun")
+    p.add_argument("--profile", action="store_true", help="print the top CUDA kernels of a few steps (last run)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/salt_vla_train_step"))
     args = p.parse_args()
+    import os
+
+    rank = int(os.environ.get("RANK", "0"))
+    if args.device.startswith("cuda") and "LOCAL_RANK" in os.environ:
+        args.device = f"cuda:{os.environ['LOCAL_RANK']}"
     args.matmul_peak = measured_matmul_peak(torch.device(args.device)) if args.device.startswith("cuda") else None
     results = []
     for size in args.sizes.split(","):
@@ -193,12 +220,15 @@ def main() -> None:
             except torch.cuda.OutOfMemoryError as error:
                 results.append({"size": size, "mode": mode, "error": f"OOM: {error}"[:300]})
                 torch.cuda.empty_cache()
-            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+            if rank == 0:
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     speedups = {}
     for size in args.sizes.split(","):
         by_mode = {r["mode"]: r for r in results if r["size"] == size and "clips_per_s" in r}
         if {"cached", "live"} <= set(by_mode):
             speedups[size] = by_mode["cached"]["clips_per_s"] / by_mode["live"]["clips_per_s"]
+    if rank != 0:
+        return
     emit("train_step", {"runs": results, "cached_over_live_speedup": speedups,
                         "measured_bf16_matmul_tflops": args.matmul_peak / 1e12 if args.matmul_peak else None}, args,
          settings={k: str(v) for k, v in vars(args).items()})

@@ -94,8 +94,12 @@ class MaskCollate:
     def __repr__(self) -> str:
         return f"MaskCollate(masker={self.masker!r}, grid={self.grid}, seed={self.seed})"
 
+    def masks(self, indices: Sequence[int]) -> Any:
+        """The masks of the batch made of dataset items ``indices`` (the same whichever loader builds it)."""
+        gen = torch.Generator().manual_seed(derive_seed(MASKS, self.seed, *(int(i) for i in indices)))
+        return self.masker(len(indices), self.grid, gen)
+
     def __call__(self, samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         batch = collate_clips(samples)
-        gen = torch.Generator().manual_seed(derive_seed(MASKS, self.seed, *batch["index"].tolist()))
-        batch["masks"] = self.masker(len(samples), self.grid, gen)
+        batch["masks"] = self.masks(batch["index"].tolist())
         return batch

@@ -21,6 +21,9 @@ class DataSection:
         batch_size: clips per process per micro-batch.
         latent_cache / val_latent_cache: latent-cache directories; with them stage 2 never builds the teacher.
         clip_cache: optional pre-decoded clip cache matching ``latent_cache`` (fastest input path).
+        loader: ``auto`` (pinned-memory threads when a clip cache makes decoding unnecessary, else a DataLoader
+            with ``num_workers`` processes), ``dataloader`` or ``pinned_threads``.
+        loader_threads: gathering threads of the pinned loader.
     """
 
     dataset: str = "synthetic_physics"
@@ -33,9 +36,13 @@ class DataSection:
     latent_cache: str | None = None
     val_latent_cache: str | None = None
     clip_cache: str | None = None
+    loader: Literal["auto", "dataloader", "pinned_threads"] = "auto"
+    loader_threads: int = 4
 
     def validate(self) -> list[str]:
         problems = []
+        if self.loader == "pinned_threads" and not self.clip_cache:
+            problems.append("loader 'pinned_threads' needs clip_cache (nothing to decode)")
         if self.batch_size < 1:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
         if self.num_workers < 0:

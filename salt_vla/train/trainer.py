@@ -100,6 +100,19 @@ class _FiniteCheck:
         return None if bool(flag) else step
 
 
+def _compile_blocks(model: nn.Module) -> None:
+    """Regional compilation: each transformer block is compiled on its own (fused norms, GELU, residuals).
+
+    Token counts differ between mask sets and batches; compiling blocks rather than the whole model keeps the
+    graphs small and the recompilations cheap (dynamic shapes after the first recompile).
+    """
+    from timm.models.vision_transformer import Block
+
+    for module in model.modules():
+        if isinstance(module, Block):
+            module.compile()
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -135,7 +148,9 @@ class Trainer:
             self.val_set, _ = self._dataset({**cfg.data.args, **cfg.data.val_args}, cfg.data.val_latent_cache, None)
         first = self.base_train_set.item(0, epoch=0)
         self.clip_shape = tuple(first["video"].shape)  # (C, T, H, W)
-        self._check_shared_memory(first)
+        self.pinned_loader = cfg.data.loader == "pinned_threads" or (cfg.data.loader == "auto" and bool(cfg.data.clip_cache))
+        if not self.pinned_loader:
+            self._check_shared_memory(first)
 
         student = salt_vla.create_encoder(cfg.student.name, pretrained=cfg.student.pretrained,
                                           grad_checkpointing=cfg.student.grad_checkpointing, **cfg.student.args)
@@ -157,7 +172,9 @@ class Trainer:
         # After wrapping: FSDP replaces the parameters with sharded ones.
         self.optimizer = make_adamw(unwrap(self.model), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
                                     betas=cfg.optim.betas, eps=cfg.optim.eps)
-        self.forward_model = torch.compile(self.model, dynamic=True) if cfg.run.compile else self.model
+        if cfg.run.compile:
+            _compile_blocks(unwrap(self.model))
+        self.forward_model = self.model
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         _seed_everything(cfg.run.seed * 1000 + self.info.rank + 1)  # per-rank streams (drop path) from here on
         self.lr_schedule = WarmupCosine(cfg.optim.lr, cfg.run.steps, cfg.optim.warmup_steps, cfg.optim.min_lr,
@@ -169,7 +186,15 @@ class Trainer:
 
         self.sampler = ResumableBatchSampler(len(self.train_set), cfg.data.batch_size, seed=cfg.run.seed,
                                              rank=self.info.rank, world_size=self.info.world_size)
-        self.train_loader = self._loader(self.train_set, self.sampler, MaskCollate(masker, self.grid, cfg.run.seed))
+        collate = MaskCollate(masker, self.grid, cfg.run.seed)
+        if self.pinned_loader:
+            from salt_vla.train.pinned_loader import PinnedCacheLoader
+
+            self.train_loader = PinnedCacheLoader(self.train_set, self.sampler, collate, threads=cfg.data.loader_threads,
+                                                  prefetch=cfg.data.prefetch_factor * 2,
+                                                  pin=cfg.data.pin_memory and self.device.type == "cuda")
+        else:
+            self.train_loader = self._loader(self.train_set, self.sampler, collate)
         self.val_loader = None
         if self.val_set is not None:
             val_sampler = ResumableBatchSampler(len(self.val_set), cfg.data.batch_size, seed=cfg.run.seed,
