@@ -103,15 +103,13 @@ short-range 0.63 (0.42-0.83), long-range 0.81 (0.66-0.97); after equalising size
 """
 
 
-def _subsample(indices: list[torch.Tensor], size: int, generator: torch.Generator) -> torch.Tensor:
-    """Stack per-clip index sets into ``[B, size]``, keeping a random sorted subset of each."""
-    rows = []
-    for index in indices:
-        if index.numel() > size:
-            keep = torch.randperm(index.numel(), generator=generator)[:size]
-            index = index[keep.sort().values]
-        rows.append(index)
-    return torch.stack(rows)
+def _equal_size_rows(member: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``member: [B, N]`` bool -> ``[B, K]`` sorted indices, ``K`` the smallest row count; rows with more members
+    keep a random subset (not the first ``K``, which would bias toward early tokens)."""
+    keep = int(member.sum(dim=1).min())
+    scores = torch.rand(member.shape, generator=generator)
+    scores[~member] = 2.0  # never chosen before a member
+    return scores.topk(keep, dim=1, largest=False).indices.sort(dim=1).values
 
 
 class MultiBlockMasker:
@@ -144,36 +142,39 @@ class MultiBlockMasker:
             self._draw(spec, 4, grid, torch.Generator().manual_seed(0))
         self._checked.add(grid)
 
-    def _clip_mask(self, spec: BlockSpec, size: tuple[int, int, int], grid: Grid,
-                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        frames, height, width = grid
+    def _covered(self, spec: BlockSpec, size: tuple[int, int, int], grid: Grid, count: int,
+                 generator: torch.Generator) -> torch.Tensor:
+        """``[count, t', h', w']`` bool: the union of ``num_blocks`` boxes of ``size`` per clip (vectorised)."""
         t, h, w = size
-        context_frames = spec.context_frames(grid)
-        for _ in range(_MAX_TRIES):
-            covered = torch.zeros(grid, dtype=torch.bool)
-            for _block in range(spec.num_blocks):
-                start = int(torch.randint(0, frames - t + 1, (), generator=generator))
-                top = int(torch.randint(0, height - h + 1, (), generator=generator))
-                left = int(torch.randint(0, width - w + 1, (), generator=generator))
-                covered[start:start + t, top:top + h, left:left + w] = True
-            context = ~covered
-            context[context_frames:] = False
-            if context.any():
-                flat_context = context.flatten()
-                return flat_context.nonzero().squeeze(1), (~flat_context).nonzero().squeeze(1)
-        raise ValueError(
-            f"Could not draw a non-empty context in {_MAX_TRIES} tries on grid {grid} with num_blocks="
-            f"{spec.num_blocks}, block size {size} (spatial_scale={spec.spatial_scale}, temporal_scale="
-            f"{spec.temporal_scale}); lower num_blocks or spatial_scale."
-        )
+        shape = (count, spec.num_blocks, 1)
+        spans = []
+        for extent, length in zip(grid, (t, h, w)):
+            start = torch.randint(0, extent - length + 1, shape, generator=generator)
+            position = torch.arange(extent).view(1, 1, extent)
+            spans.append((position >= start) & (position < start + length))  # [count, blocks, extent]
+        in_t, in_h, in_w = spans
+        boxes = in_t[..., :, None, None] & in_h[..., None, :, None] & in_w[..., None, None, :]
+        return boxes.any(dim=1)
 
     def _draw(self, spec: BlockSpec, batch_size: int, grid: Grid, generator: torch.Generator) -> MaskPair:
         size = spec.block_size(grid, generator)
-        contexts, targets = zip(*(self._clip_mask(spec, size, grid, generator) for _ in range(batch_size)))
-        keep_context = min(c.numel() for c in contexts)
-        keep_target = min(t.numel() for t in targets)
-        return MaskPair(_subsample(list(contexts), keep_context, generator),
-                        _subsample(list(targets), keep_target, generator))
+        context = ~self._covered(spec, size, grid, batch_size, generator)
+        context[:, spec.context_frames(grid):] = False
+        for _ in range(_MAX_TRIES):  # redraw only the clips whose context came out empty (rare)
+            empty = ~context.flatten(1).any(dim=1)
+            if not empty.any():
+                break
+            fresh = ~self._covered(spec, size, grid, int(empty.sum()), generator)
+            fresh[:, spec.context_frames(grid):] = False
+            context[empty] = fresh
+        else:
+            raise ValueError(
+                f"Could not draw a non-empty context in {_MAX_TRIES} tries on grid {grid} with num_blocks="
+                f"{spec.num_blocks}, block size {size} (spatial_scale={spec.spatial_scale}, temporal_scale="
+                f"{spec.temporal_scale}); lower num_blocks or spatial_scale."
+            )
+        context = context.flatten(1)
+        return MaskPair(_equal_size_rows(context, generator), _equal_size_rows(~context, generator))
 
     def __call__(self, batch_size: int, grid: Grid, generator: torch.Generator) -> MaskBatch:
         """One pair per spec: ``context [B, Kc]`` and ``target [B, Kt]`` int64, sorted, disjoint per clip."""
