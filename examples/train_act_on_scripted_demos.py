@@ -15,6 +15,9 @@ Presets (every value can be overridden by its flag):
 
 - ``--preset tiny``: CPU, under a minute: proves the loop runs, not that ACT learns.
       python examples/train_act_on_scripted_demos.py --preset tiny --out /tmp/act_tiny
+- ``--preset cpu``: a 2-core CPU in one hour: 40 demonstrations at 64x80, ACT with a 256-wide transformer
+  (ResNet-18 from scratch), batch 32; training gets what the hour leaves after recording and the evaluation.
+      python examples/train_act_on_scripted_demos.py --preset cpu --out runs/act_cpu
 - ``--preset gpu``: one H100 in 9 minutes: 50 demonstrations at 96x128, ACT's default architecture
   (ResNet-18 trained from scratch: no pretrained weights offline), batch 64, learning rate 1e-4; training
   gets what the 540 s budget leaves after recording and before the evaluation's 90 s reserve.
@@ -36,6 +39,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                  workers=1, time_budget=None, eval_reserve=0.0,
                  act=dict(dim_model=64, n_heads=2, dim_feedforward=128, n_encoder_layers=1, n_decoder_layers=1,
                           n_vae_encoder_layers=1, latent_dim=8)),
+    "cpu": dict(episodes=40, image_size=(64, 80), steps=20_000, batch_size=32, device="cpu", num_workers=1,
+                save_freq=250, lr=1e-4, chunk_size=50, n_action_steps=25, eval_episodes=40, eval_max_steps=None,
+                workers=2, time_budget=3600.0, eval_reserve=720.0,
+                act=dict(dim_model=256, n_heads=8, dim_feedforward=1024)),
     "gpu": dict(episodes=50, image_size=(96, 128), steps=30_000, batch_size=64, device="cuda", num_workers=14,
                 save_freq=500, lr=1e-4, chunk_size=50, n_action_steps=25, eval_episodes=50, eval_max_steps=None,
                 workers=12, time_budget=540.0, eval_reserve=90.0, act={}),

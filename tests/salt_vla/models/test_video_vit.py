@@ -126,3 +126,13 @@ def test_inflation_refuses_sincos_and_wrong_width():
     config = video_vit_config("vit_small_patch16_t2", num_frames=4, img_size=64, pos_embed="learned")
     with pytest.raises(StateDictMismatchError, match="shape mismatch"):
         check_state_dict(VideoViT(config), inflate_image_vit_state_dict(image.state_dict(), config))
+
+
+def test_matmul_patch_embedding_equals_the_conv3d_it_replaces():
+    from salt_vla.models.layers import normalize_video
+
+    model = VideoViT(VideoViTConfig(**MICRO))
+    video = torch.rand(2, 3, 4, 32, 32)
+    conv = model.patch_embed(normalize_video(video, model.mean, model.std)).flatten(2).transpose(1, 2)
+    expected = conv + model.position_embedding((2, 4, 4), torch.float32)
+    torch.testing.assert_close(model.embed(video), expected, rtol=1e-5, atol=1e-5)
