@@ -74,8 +74,21 @@ def register_schedules(register: Register) -> None:
     register("constant", schedules.Constant, description="one value at every step")
 
 
+def _dataset(kind: str, **kwargs: Any) -> Any:
+    # Imported here: salt_vla.data pulls in torch, and listing the registry must stay cheap.
+    from salt_vla.data.ssv2 import SSv2Dataset
+    from salt_vla.data.synthetic import SyntheticPhysicsDataset
+    from salt_vla.data.video_folder import VideoFolderDataset
+
+    classes = {"synthetic_physics": SyntheticPhysicsDataset, "video_folder": VideoFolderDataset, "ssv2": SSv2Dataset}
+    return classes[kind](**kwargs)
+
+
 @hookimpl
 def register_datasets(register: Register) -> None:
-    from salt_vla.data.registration import register_builtin_datasets
-
-    register_builtin_datasets(register)
+    register("synthetic_physics", partial(_dataset, "synthetic_physics"),
+             description="bouncing balls with gravity, inelastic bounces and friction; generated from a seed")
+    register("video_folder", partial(_dataset, "video_folder"),
+             description="every video file under a folder (recursive), PyAV decoding")
+    register("ssv2", partial(_dataset, "ssv2"),
+             description="Something-Something-v2 from its JSON split files (<root>/<id>.webm)")

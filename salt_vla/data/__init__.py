@@ -13,7 +13,6 @@ from salt_vla.data.decode import VideoDecodeError, VideoReader
 from salt_vla.data.failures import CorruptVideoWarning, DatasetFailureError
 from salt_vla.data.files import FileVideoDataset
 from salt_vla.data.physics import PhysicsConfig
-from salt_vla.data.registration import register_builtin_datasets
 from salt_vla.data.shm import SharedMemoryError, check_shared_memory, nbytes
 from salt_vla.data.ssv2 import SSv2Dataset
 from salt_vla.data.synthetic import SyntheticPhysicsDataset
@@ -44,6 +43,5 @@ __all__ = [
     "check_shared_memory",
     "collate_clips",
     "nbytes",
-    "register_builtin_datasets",
     "write_videos",
 ]

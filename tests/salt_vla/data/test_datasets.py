@@ -12,7 +12,6 @@ from salt_vla.data import (
     SyntheticPhysicsDataset,
     VideoFolderDataset,
     ViewParams,
-    register_builtin_datasets,
 )
 
 
@@ -102,9 +101,9 @@ def test_ssv2_errors_name_the_problem(ssv2_root: Path, tmp_path: Path) -> None:
         SSv2Dataset(ssv2_root, ssv2_root.parent / "train.json", labels_json=tmp_path / "labels.json")
 
 
-def test_register_builtin_datasets_registers_working_factories(h264_dir: Path) -> None:
-    registered = {}
-    register_builtin_datasets(lambda name, factory, description="": registered.__setitem__(name, factory))
-    assert sorted(registered) == ["ssv2", "synthetic_physics", "video_folder"]
-    assert len(registered["synthetic_physics"](num_videos=3, frames=4, size=16)) == 3
-    assert len(registered["video_folder"](root=h264_dir, frames=4, size=16)) == 6
+def test_builtin_datasets_are_registered_with_working_factories(h264_dir: Path) -> None:
+    import salt_vla
+
+    assert salt_vla.list_names("dataset") == ["ssv2", "synthetic_physics", "video_folder"]
+    assert len(salt_vla.create_dataset("synthetic_physics", num_videos=3, frames=4, size=16)) == 3
+    assert len(salt_vla.create_dataset("video_folder", root=h264_dir, frames=4, size=16)) == 6
