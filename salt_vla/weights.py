@@ -218,12 +218,32 @@ def check_state_dict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], 
 
 
 def hash_state_dict(state: Mapping[str, torch.Tensor]) -> str:
-    """SHA-256 over keys, dtypes, shapes and raw bytes of every tensor (sorted by key): a weights identity."""
+    """SHA-256 over the names, shapes and float32 values of every tensor (sorted by name): a weights identity.
+
+    Values are hashed as float32, so one set of numbers has one hash whatever dtype holds it (bfloat16 weights
+    read into float32 hash like the bfloat16 weights themselves).
+    """
     import hashlib
 
     digest = hashlib.sha256()
-    for key in sorted(state):
-        tensor = state[key].detach().to("cpu").contiguous()
-        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    for name, tensor in sorted(state.items()):
+        if tensor.is_meta:
+            raise ValueError(f"Cannot hash weights on the meta device ({name}); load or initialise them first.")
+        values = tensor.detach().to("cpu", torch.float32).contiguous()
+        digest.update(f"{name}|{tuple(values.shape)}|".encode())
+        digest.update(values.reshape(-1).view(torch.uint8).numpy().tobytes() if values.numel() else b"")
     return digest.hexdigest()
+
+
+class ModuleHash:
+    """:func:`hash_state_dict` of a module, recomputed only when a tensor is replaced or edited in place."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[tuple, str] | None = None
+
+    def __call__(self, module: torch.nn.Module) -> str:
+        state = module.state_dict()
+        signature = tuple((k, v.dtype, v.data_ptr(), v._version) for k, v in sorted(state.items()))
+        if self._cached is None or self._cached[0] != signature:
+            self._cached = (signature, hash_state_dict(state))
+        return self._cached[1]

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from salt_vla.weights import ModuleHash, hash_state_dict
 from salt_vla_videomae.config import FAMILY_SIZES, SIZES
 from salt_vla_videomae.loading import (
     build_encoder,
@@ -29,19 +30,8 @@ FINGERPRINT_FORMAT = 1
 
 
 def hash_weights(module: nn.Module) -> str:
-    """SHA-256 over the names, shapes and float32 values of ``module``'s persistent tensors (sorted by name).
-
-    Values are hashed as float32 so one set of numbers has one hash whatever dtype holds it (a bfloat16
-    checkpoint read into float32 weights hashes like the bfloat16 weights themselves).
-    """
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        if tensor.is_meta:
-            raise ValueError(f"Cannot fingerprint weights on the meta device ({name}); load or initialise them first.")
-        values = tensor.detach().to("cpu", torch.float32).contiguous()
-        digest.update(f"{name}|{tuple(values.shape)}|".encode())
-        digest.update(values.view(torch.uint8).numpy())
-    return digest.hexdigest()
+    """SHA-256 over the names, shapes and float32 values of ``module``'s persistent tensors (sorted by name)."""
+    return hash_state_dict(module.state_dict())
 
 
 class VideoMAETeacher(nn.Module):
@@ -69,7 +59,7 @@ class VideoMAETeacher(nn.Module):
         self.depth_total = depth_total
         self.norm_source = norm_source
         self.notes = notes
-        self._weights_hash: tuple[tuple[Any, ...], str] | None = None
+        self._weights_hash = ModuleHash()
         self._range_checked = False
 
     def train(self, mode: bool = True) -> VideoMAETeacher:  # frozen: always in eval mode
@@ -125,11 +115,7 @@ class VideoMAETeacher(nn.Module):
 
     def weights_hash(self) -> str:
         """:func:`hash_weights` of the encoder, computed once and reused until a weight is replaced or edited."""
-        state = self.encoder.state_dict()
-        signature = tuple((k, v.dtype, v.data_ptr(), v._version) for k, v in sorted(state.items()))
-        if self._weights_hash is None or self._weights_hash[0] != signature:
-            self._weights_hash = (signature, hash_weights(self.encoder))
-        return self._weights_hash[1]
+        return self._weights_hash(self.encoder)
 
     def describe(self) -> dict[str, Any]:
         """Everything the fingerprint covers, as plain JSON-ready values (store it next to a cache)."""

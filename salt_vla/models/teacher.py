@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from salt_vla.models.video_vit import VideoViT
-from salt_vla.weights import hash_state_dict
+from salt_vla.weights import ModuleHash
 
 
 class EncoderTeacher(nn.Module):
@@ -29,14 +29,10 @@ class EncoderTeacher(nn.Module):
         self.encoder = encoder.eval().requires_grad_(False)
         self.layer = layer % depth
         self.final_norm = final_norm
-        self._fingerprint: str | None = None
+        self._weights_hash = ModuleHash()
 
     def train(self, mode: bool = True) -> EncoderTeacher:  # frozen: always in eval mode
         return super().train(False)
-
-    def load_state_dict(self, *args, **kwargs):  # new weights, new fingerprint
-        self._fingerprint = None
-        return super().load_state_dict(*args, **kwargs)
 
     @property
     def latent_dim(self) -> int:
@@ -57,9 +53,7 @@ class EncoderTeacher(nn.Module):
         return self.encoder.forward_intermediates(video, [self.layer], norm=self.final_norm)[0]
 
     def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            spec = json.dumps({"type": "encoder_teacher", "encoder": self.encoder.config.to_dict(), "layer": self.layer,
-                               "final_norm": self.final_norm, "weights": hash_state_dict(self.encoder.state_dict())},
-                              sort_keys=True)
-            self._fingerprint = "encoder_teacher-" + hashlib.sha256(spec.encode()).hexdigest()[:32]
-        return self._fingerprint
+        """Covers the weights (recomputed only when they change), the architecture, the layer and the final norm."""
+        spec = json.dumps({"type": "encoder_teacher", "encoder": self.encoder.config.to_dict(), "layer": self.layer,
+                           "final_norm": self.final_norm, "weights": self._weights_hash(self.encoder)}, sort_keys=True)
+        return "encoder_teacher-" + hashlib.sha256(spec.encode()).hexdigest()[:32]
