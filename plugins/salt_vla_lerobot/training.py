@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -121,7 +122,20 @@ def last_checkpoint(output_dir: str | os.PathLike[str]) -> tuple[Path, int]:
     return model, step
 
 
+def _die_with_parent() -> None:
+    """On Linux, have the kernel stop this process when its parent dies: a killed run must not leave a trainer behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
 def _train_in_child(settings: TrainSettings) -> None:
+    _die_with_parent()
     compat.run_training(pipeline_config(settings))
 
 
@@ -144,15 +158,17 @@ def train_policy(settings: TrainSettings, *, time_limit_s: float | None = None) 
     child = context.Process(target=_train_in_child, args=(settings,), name="lerobot-train")
     start = time.perf_counter()
     child.start()
-    child.join(time_limit_s)
-    stopped = child.is_alive()
-    if stopped:
-        child.terminate()
-        child.join(30)
-        if child.is_alive():
-            child.kill()
-            child.join()
-    elif child.exitcode != 0:
+    try:
+        child.join(time_limit_s)
+    finally:  # the time limit, or an interrupt of this process: the child never outlives the call
+        stopped = child.is_alive()
+        if stopped:
+            child.terminate()
+            child.join(30)
+            if child.is_alive():
+                child.kill()
+                child.join()
+    if not stopped and child.exitcode != 0:
         raise RuntimeError(f"LeRobot's trainer exited with code {child.exitcode}; its log above says why.")
     checkpoint, step = last_checkpoint(settings.output_dir)
     return TrainResult(checkpoint, step, time.perf_counter() - start, stopped)
