@@ -61,12 +61,12 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
-        name="cpu", size=64, frames=8, train_videos=512, val_videos=64, probe_videos=400,
+        name="cpu", size=64, frames=8, train_videos=1024, val_videos=64, probe_videos=600,
         student="vit_micro_patch8_t2", student_args={"embed_dim": 96, "depth": 4, "num_heads": 3},
         teacher_args={"embed_dim": 96, "depth": 4, "num_heads": 3},
         decoder={"dim": 64, "depth": 2, "num_heads": 2}, predictor={"dim": 64, "depth": 2, "num_heads": 2},
-        teacher_steps=300, student_steps=400, batch_size=16, num_workers=1,
-        teacher_lr=1.5e-3, student_lr=1.5e-3, val_every=100,
+        teacher_steps=800, student_steps=1500, batch_size=16, num_workers=1,
+        teacher_lr=1.5e-3, student_lr=1.5e-3, val_every=250,
     ),
     "gpu": Preset(
         name="gpu", size=128, frames=16, train_videos=4096, val_videos=256, probe_videos=512,
@@ -139,7 +139,8 @@ def _plot(curves: dict[str, list[tuple[int, float]]], title: str, path: Path) ->
             label = {"val/mean_target_loss": "val: predict the mean target"}.get(key, key)
             axis.plot(steps, values, style, label=label, markersize=3)
     axis.set_xlabel("optimizer step")
-    axis.set_ylabel("loss")
+    axis.set_ylabel("loss (log scale)")
+    axis.set_yscale("log")
     axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend()
@@ -172,7 +173,9 @@ def _markdown(report: dict[str, Any]) -> str:
         "## Is it learning?",
         "",
         f"- Stage 1 (pixel teacher): {report['teacher']['steps']} steps, final train loss "
-        f"{report['teacher']['train']['train/loss']:.4f}, validation loss {report['teacher']['validation']['val/loss']:.4f}.",
+        f"{report['teacher']['train']['train/loss']:.4f}, validation loss {report['teacher']['validation']['val/loss']:.4f} "
+        f"vs. {report['teacher']['validation']['val/mean_target_loss']:.4f} for the mean per-patch target (ratio "
+        f"{report['teacher']['validation']['val/mean_target_ratio']:.3f}).",
         f"- Stage 2 (SALT student on cached latents): {report['student']['steps']} steps, final train loss "
         f"{report['student']['train']['train/loss']:.4f}.",
         f"- Validation loss {val['val/loss']:.4f} vs. {val['val/mean_target_loss']:.4f} for always predicting the "
@@ -293,9 +296,16 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
         "training_config": to_dict(student_config), "probes": probes["student"],
         "diagnostics": stage2.val_metrics, "teacher": report["cache"]["train"]["teacher"],
     })
-    _plot(_curves(out_dir / "runs" / "teacher"), "stage 1: pixel teacher", out_dir / "teacher_loss.png")
-    _plot(_curves(out_dir / "runs" / "student"), "stage 2: SALT student", out_dir / "student_loss.png")
     atomic_write_json(out_dir / "report.json", report)
-    atomic_write_text(out_dir / "report.md", _markdown(report))
+    write_report(out_dir)
     say(f"done in {seconds['total']:.0f} s: {out_dir / 'report.md'}")
     return report
+
+
+def write_report(out_dir: str | Path) -> Path:
+    """(Re)write ``report.md`` and the loss-curve PNGs of a quickstart directory from its ``report.json`` and logs."""
+    out_dir = Path(out_dir)
+    report = json.loads((out_dir / "report.json").read_text())
+    _plot(_curves(out_dir / "runs" / "teacher"), "stage 1: pixel teacher", out_dir / "teacher_loss.png")
+    _plot(_curves(out_dir / "runs" / "student"), "stage 2: SALT student", out_dir / "student_loss.png")
+    return atomic_write_text(out_dir / "report.md", _markdown(report))
