@@ -13,6 +13,7 @@ A subclass implements ``__len__``, :meth:`VideoDataset.open_source` and
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Protocol
 
@@ -62,7 +63,7 @@ class EpochDataset(Dataset):
         return self.failures.skipped
 
 
-class VideoDataset(EpochDataset):
+class VideoDataset(EpochDataset, metaclass=ABCMeta):
     """Base class of salt-vla's video datasets (a ``torch.utils.data.Dataset``).
 
     Args:
@@ -82,16 +83,17 @@ class VideoDataset(EpochDataset):
         self.seed = int(seed)
 
     # -- what a subclass provides -------------------------------------------------------------
+    @abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        """Number of videos."""
 
+    @abstractmethod
     def open_source(self, index: int) -> AbstractContextManager[FrameSource]:
         """Open video ``index``; raises :class:`~salt_vla.data.decode.VideoDecodeError` if unreadable."""
-        raise NotImplementedError
 
+    @abstractmethod
     def list_hash(self) -> str:
         """A hash of what the dataset contains (its list of videos, or its generator's parameters)."""
-        raise NotImplementedError
 
     def label(self, view: ViewParams, source: FrameSource | None = None) -> Label:
         """Probe labels of the clip ``view`` (may be empty). ``source`` is the open video, if at hand."""
