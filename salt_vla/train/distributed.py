@@ -94,3 +94,35 @@ def all_reduce_mean(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def full_state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer, *, sharded: bool) -> tuple[dict, dict]:
+    """Complete (unsharded, CPU) model and optimizer state dicts; collective when ``sharded`` (FSDP)."""
+    if not sharded:
+        return unwrap(model).state_dict(), optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_model_state_dict(model, options=options), get_optimizer_state_dict(model, optimizer, options=options)
+
+
+def load_full_state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer, model_state: dict, optimizer_state: dict,
+                          *, sharded: bool) -> None:
+    """Inverse of :func:`full_state_dicts`: every rank loads the complete dicts (FSDP keeps its own shard)."""
+    if not sharded:
+        unwrap(model).load_state_dict(model_state)
+        optimizer.load_state_dict(optimizer_state)
+        return
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
+
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=False)
+    set_model_state_dict(model, model_state, options=options)
+    set_optimizer_state_dict(model, optimizer, optimizer_state, options=options)

@@ -41,7 +41,9 @@ from salt_vla.train.distributed import (
     DistInfo,
     all_reduce_mean,
     barrier,
+    full_state_dicts,
     init_distributed,
+    load_full_state_dicts,
     unwrap,
     wrap_model,
 )
@@ -470,14 +472,13 @@ class Trainer:
         return model(video, batch["masks"].to(self.device), targets, keep_outputs=True)
 
     # -- checkpoints ----------------------------------------------------------------------------------
-    def _models_to_save(self) -> dict[str, tuple[nn.Module, dict[str, torch.Tensor]]]:
-        model = unwrap(self.model)
-        if self.config.run.distributed == "fsdp" and self.info.enabled:
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    @property
+    def _sharded(self) -> bool:
+        return self.config.run.distributed == "fsdp" and self.info.enabled
 
-            full = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-        else:
-            full = model.state_dict()
+    def _split(self, full: dict[str, torch.Tensor]) -> dict[str, tuple[nn.Module, dict[str, torch.Tensor]]]:
+        """The full model state dict as one ``(module, state dict)`` per saved model directory."""
+        model = unwrap(self.model)
         if self.config.stage == "teacher":
             return {"teacher": (model, full)}
 
@@ -486,21 +487,13 @@ class Trainer:
 
         return {"student": (model.student, part("student.")), "predictor": (model.predictor, part("predictor."))}
 
-    def _optimizer_state(self) -> dict[str, Any]:
-        if self.config.run.distributed == "fsdp" and self.info.enabled:
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-            return get_optimizer_state_dict(self.model, self.optimizer,
-                                            options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-        return self.optimizer.state_dict()
-
     def save(self, tag: str) -> Path:
         """Write ``checkpoints/<tag>`` (collective under distributed training; rank 0 writes)."""
         failed = self.finite.failed_step()  # never save weights updated by a non-finite step
         if failed is not None:
             self._nonfinite(failed)
-        models = self._models_to_save()
-        optimizer_state = self._optimizer_state()
+        model_state, optimizer_state = full_state_dicts(self.model, self.optimizer, sharded=self._sharded)
+        models = self._split(model_state)
         rng = [capture_rng()]
         if self.info.enabled:
             import torch.distributed as dist
@@ -541,19 +534,7 @@ class Trainer:
 
         check_state_dict(model, full, what=f"the model of {self.config.run.out_dir}",
                          hint="The checkpoint was trained with another architecture; use a new run.out_dir.")
-        if self.config.run.distributed == "fsdp" and self.info.enabled:
-            from torch.distributed.checkpoint.state_dict import (
-                StateDictOptions,
-                set_model_state_dict,
-                set_optimizer_state_dict,
-            )
-
-            options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=False)
-            set_model_state_dict(self.model, full, options=options)
-            set_optimizer_state_dict(self.model, self.optimizer, loaded.optimizer_state, options=options)
-        else:
-            model.load_state_dict(full)
-            self.optimizer.load_state_dict(loaded.optimizer_state)
+        load_full_state_dicts(self.model, self.optimizer, full, loaded.optimizer_state, sharded=self._sharded)
         if len(loaded.rng) == self.info.world_size:
             restore_rng(loaded.rng[self.info.rank])
         else:
