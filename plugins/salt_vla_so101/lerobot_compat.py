@@ -7,6 +7,8 @@ Differences handled (by inspecting what is installed, not by version numbers):
 - the task string: a ``"task"`` key inside the frame (0.3+, v3 datasets) or ``add_frame(frame, task=...)``;
 - ``LeRobotDataset.create`` / ``save_episode`` keyword arguments that a version lacks are dropped
   (``vcodec``, ``parallel_encoding``, ...);
+- the video codec: ``create(vcodec=...)`` (0.4) or ``create(rgb_encoder=RGBEncoderConfig(vcodec=...))``
+  (>= 0.5, whose default is AV1: several times slower to encode and to decode than H.264 at these sizes);
 - ``finalize()`` (v3: closes the parquet writers; without it the dataset cannot be loaded) is called when
   it exists.
 
@@ -51,8 +53,17 @@ def create_dataset(repo_id: str, root: str | os.PathLike[str], fps: int, feature
     """An empty dataset at ``root`` (which must not exist) recording ``features`` at ``fps`` with videos."""
     cls = dataset_class()
     options = _supported(cls.create, {"robot_type": robot_type, "use_videos": True, "vcodec": vcodec,
-                                      "image_writer_threads": 0})
+                                      "rgb_encoder": rgb_encoder_config(vcodec), "image_writer_threads": 0})
     return cls.create(repo_id=repo_id, fps=fps, features=features, root=root, **options)
+
+
+def rgb_encoder_config(vcodec: str) -> Any:
+    """LeRobot >= 0.5's ``RGBEncoderConfig`` for ``vcodec`` (None on versions that take ``vcodec=`` directly)."""
+    try:
+        from lerobot.configs.video import RGBEncoderConfig
+    except ImportError:
+        return None
+    return RGBEncoderConfig(vcodec=vcodec)
 
 
 def add_frame(dataset: Any, frame: dict[str, Any], task: str) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import av
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from salt_vla_so101.compatibility import PolicyMismatchError, check_policy, suggest_camera_mapping
-from salt_vla_so101.evaluator import SO101Evaluator
+from salt_vla_so101.evaluator import SO101Evaluator, threads_per_worker
 from salt_vla_so101.outcomes import OutcomeThresholds
 from salt_vla_so101.policies import HoldPolicy
 from salt_vla_so101.rollout import instability, warning_counts
@@ -204,6 +207,17 @@ def test_parallel_workers_give_the_serial_results() -> None:
         parallel = evaluator.evaluate(spec, 3, seed=7, workers=2, progress=False)
         assert rows(parallel) == rows(serial), spec
     assert serial.config["workers"] == 1 and parallel.config["workers"] == 2
+
+
+@given(workers=st.integers(1, 64), episodes=st.integers(1, 200))
+def test_worker_threads_share_the_cores(workers: int, episodes: int) -> None:
+    threads = threads_per_worker(workers, episodes)
+    processes = min(workers, episodes)
+    if processes == 1:
+        assert threads is None  # one process keeps torch's own thread count
+    else:
+        cores = len(os.sched_getaffinity(0))
+        assert threads >= 1 and (threads * processes <= cores or threads == 1)
 
 
 def test_report_files_video_and_sweep(tmp_path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import av
 import numpy as np
 import pytest
 from salt_vla_so101 import lerobot_compat
@@ -69,6 +70,13 @@ def test_recorded_dataset_loads_back_with_lerobot(tmp_path) -> None:
     later = dataset[TINY.max_steps + 5]
     assert int(later["episode_index"]) == 1 and int(later["frame_index"]) == 5
     assert not list(tmp_path.glob(".*partial"))  # the staging directory is gone
+    # The codec asked for is the codec written (LeRobot >= 0.5 takes it through its RGBEncoderConfig and
+    # would otherwise encode AV1, several times slower to encode and to decode).
+    videos = sorted(out.glob("videos/**/*.mp4"))
+    assert videos
+    for video in videos:
+        with av.open(str(video)) as container:
+            assert container.streams.video[0].codec_context.name == "h264", video
 
 
 @pytest.mark.slow
