@@ -7,6 +7,10 @@ transformers 5.x. The calls the adapters make (``get_policy_class``, ``make_pre_
 - Pi0 / Pi0.5 in 0.4.4 need a transformers fork that only exists on git: building the model raises
   ``ValueError("An incorrect transformer version is used ...")``. We check before building (the
   fork's marker module) and translate the late failure too, into :class:`LeRobotVersionError`.
+- Pi0 / Pi0.5 in >= 0.5 call transformers internals (``create_causal_mask``) whose signature changes between
+  minor releases: LeRobot 0.6.1 declares ``transformers>=5.4.0,<5.6.0`` for its ``pi`` extra, and with 5.17
+  the first ``act()`` fails with a ``TypeError`` deep in the model. We read the range LeRobot declares in its
+  own package metadata and refuse at load time when the installed transformers is outside it.
 - ``PreTrainedPolicy.from_pretrained`` loads non-strictly in both; the adapter checks the keys itself.
 - The flow-matching policies take their noise as ``predict_action_chunk(batch, noise=...)`` in both
   (0.4.4 SmolVLA names it; >= 0.5 Pi0 forwards ``**kwargs`` to ``sample_actions(noise=...)``).
@@ -22,7 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.metadata
 import os
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -87,7 +93,10 @@ def check_family_supported(family: str) -> None:
     LeRobot 0.4.4's Pi0/Pi0.5 build a 3B-parameter model before they notice the missing transformers
     fork; this check looks for the fork's marker module first, so the user waits for nothing.
     """
-    if family not in PI_FAMILIES or lerobot_version() >= (0, 5, 0):
+    if family not in PI_FAMILIES:
+        return
+    if lerobot_version() >= (0, 5, 0):
+        check_transformers_declared(family, extra="pi")
         return
     try:
         marker = importlib.import_module(_PI_TRANSFORMERS_MARKER)
@@ -97,6 +106,59 @@ def check_family_supported(family: str) -> None:
     if not ok:
         raise _pi_unsupported(family, "its modeling code needs a transformers fork that only exists on git "
                                       "(LeRobot raises 'An incorrect transformer version is used')")
+
+
+def declared_requirement(requirements: Iterable[str], extra: str, name: str = "transformers",
+                         package: str = "lerobot") -> str | None:
+    """The version range of ``name`` that ``package[extra]`` requires (e.g. ``">=5.4.0,<5.6.0"``), or None.
+
+    ``requirements`` are the package's ``Requires-Dist`` lines; self-references such as
+    ``lerobot[transformers-dep]; extra == "pi"`` are followed. None when the extra does not name ``name``.
+    """
+    from packaging.requirements import Requirement
+
+    parsed = [Requirement(line) for line in requirements]
+    seen: set[str] = set()
+    pending = [extra]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for requirement in parsed:
+            if requirement.marker is None or not requirement.marker.evaluate({"extra": current}):
+                continue
+            if requirement.name == name:
+                return str(requirement.specifier)
+            if requirement.name == package:
+                pending.extend(requirement.extras)
+    return None
+
+
+def check_transformers_declared(family: str, extra: str, *, requirements: Iterable[str] | None = None,
+                                installed: str | None = None) -> None:
+    """Raise :class:`LeRobotVersionError` when transformers is outside the range ``lerobot[extra]`` declares.
+
+    Args:
+        requirements: LeRobot's ``Requires-Dist`` lines (default: the installed LeRobot's metadata).
+        installed: the transformers version (default: the installed one).
+    """
+    from packaging.specifiers import SpecifierSet
+
+    try:
+        lines = list(requirements) if requirements is not None else importlib.metadata.requires("lerobot") or []
+        installed = installed or importlib.metadata.version("transformers")
+    except importlib.metadata.PackageNotFoundError as error:
+        raise LeRobotVersionError(f"{family} needs transformers, which is not installed ({error}). Install it "
+                                  f'with: pip install "lerobot[{extra}]"') from error
+    wanted = declared_requirement(lines, extra)
+    if wanted and not SpecifierSet(wanted).contains(installed, prereleases=True):
+        raise LeRobotVersionError(
+            f"{family} with LeRobot {version_text()} needs transformers{wanted} (what `lerobot[{extra}]` declares), "
+            f"but transformers {installed} is installed: its model code calls transformers internals that change "
+            f"between releases (with 5.17, create_causal_mask rejects `cache_position`). Fix: pip install "
+            f'"transformers{wanted}" (and the tokenizers version it asks for).'
+        )
 
 
 def get_policy_class(family: str) -> type:

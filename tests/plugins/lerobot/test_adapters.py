@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from salt_vla_lerobot import compat
 from salt_vla_lerobot.checks import (
     DegenerateStatsWarning,
     DepthMissingError,
@@ -221,6 +222,37 @@ def test_pi0_on_lerobot_044_says_what_it_needs(tmp_path):
     (tmp_path / "pi0" / "config.json").write_text(json.dumps({"type": "pi0"}))
     with pytest.raises(compat.LeRobotVersionError, match=r"LeRobot >= 0.5.*Python >= 3.12"):
         salt_vla.create_policy(f"pi0:{tmp_path / 'pi0'}")
+
+
+LEROBOT_061_REQUIRES = [  # as LeRobot 0.6.1's metadata declares them
+    'transformers<5.6.0,>=5.4.0; extra == "transformers-dep"',
+    'lerobot[transformers-dep]; extra == "pi"',
+    'lerobot[transformers-dep]; extra == "smolvla"',
+    'transformers==4.49.0; extra == "wallx"',
+    "numpy>=2",
+]
+
+
+def test_declared_transformers_range_follows_lerobot_self_references():
+    from packaging.specifiers import SpecifierSet
+
+    wanted = SpecifierSet(compat.declared_requirement(LEROBOT_061_REQUIRES, "pi"))
+    assert "5.5.4" in wanted and "5.17.0" not in wanted and "5.3.0" not in wanted
+    assert compat.declared_requirement(LEROBOT_061_REQUIRES, "wallx") == "==4.49.0"
+    assert compat.declared_requirement(LEROBOT_061_REQUIRES, "docs") is None
+
+
+def test_transformers_outside_the_declared_range_is_refused_with_the_fix():
+    compat.check_transformers_declared("pi0", "pi", requirements=LEROBOT_061_REQUIRES, installed="5.5.4")
+    with pytest.raises(compat.LeRobotVersionError) as error:
+        compat.check_transformers_declared("pi0", "pi", requirements=LEROBOT_061_REQUIRES, installed="5.17.0")
+    text = str(error.value)
+    assert "transformers 5.17.0 is installed" in text and "pip install" in text and "5.6.0" in text
+
+
+def test_the_installed_lerobot_accepts_its_own_transformers():
+    # The real metadata of whatever LeRobot this environment has (0.4.4 in CI): pip resolved it, so it fits.
+    compat.check_transformers_declared("smolvla", "smolvla")
 
 
 def test_without_lerobot_the_plugin_loads_and_the_factory_says_what_to_install(monkeypatch, act_dir):
