@@ -58,9 +58,17 @@ def test_example_tiny_preset_records_trains_and_evaluates(tiny_run):
 
 @pytest.mark.sim
 def test_example_reuses_finished_phases(tiny_run):
-    summary = load_example().main(["--preset", "tiny", "--out", str(tiny_run["out"]), "--eval-max-steps", "5"])
+    out = tiny_run["out"]
+    summary = load_example().main(["--preset", "tiny", "--out", str(out), "--eval-max-steps", "5",
+                                   "--eval-temporal-ensemble", "0.01"])
     assert summary["training"] == {"step": 10, "reused": True}
     assert set(summary["timings_s"]) == {"eval_s", "total_s"}  # nothing recorded or trained again
+    # The second evaluation re-plans every step through the temporal-ensembling wrapper, on the same seeds.
+    ensemble = summary["evaluation_temporal_ensemble"]
+    assert ensemble["coeff"] == 0.01 and ensemble["episodes"] == 1 and ensemble["first_seed"] == 10_000
+    report = json.loads((out / "eval_temporal_ensemble" / "report.json").read_text())
+    assert report["policy"] == "act (scripted demos, temporal ensemble 0.01)"
+    assert [row["steps"] for row in report["episodes"]] == [5]
 
 
 def test_settings_report_every_problem_at_once(tmp_path):
