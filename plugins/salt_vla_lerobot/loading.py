@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,26 +81,67 @@ def check_weights(policy: Any, weights: Path, *, where: str) -> None:
 
 
 def check_weights_loaded(policy: Any, weights: Path, *, where: str, sample: int = 16) -> None:
-    """Raise if tensors the model shares by name with ``weights`` do not hold the file's values.
+    """Raise if model tensors do not hold the values ``weights`` has for them.
 
-    LeRobot's Pi0/Pi0.5 ``from_pretrained`` catches any loading failure, prints a warning and returns the
-    randomly initialised model; comparing a spread of ``sample`` tensors catches that.
+    LeRobot's Pi0/Pi0.5 ``from_pretrained`` remaps key names itself and, when loading fails, prints a warning
+    and keeps the random initialisation, for all tensors or only for the renamed ones (a checkpoint saved
+    with another transformers version names the vision tower differently). Two spreads of ``sample``
+    tensors are compared with the file: tensors whose names match, and model tensors missing from the file,
+    each against the file tensor of the same shape with the longest common name suffix (its renamed twin).
     """
     from safetensors import safe_open
 
     state = policy.state_dict()
     with safe_open(str(weights), framework="pt") as handle:
-        common = sorted(set(handle.keys()) & set(state))
+        file_keys = list(handle.keys())
+        shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in file_keys}
+        common = sorted(set(file_keys) & set(state))
         if not common:
             raise CheckpointError(f"{where}: no tensor name of {weights.name} matches the model; its weights were not loaded.")
-        picked = common[:: max(1, len(common) // sample)][:sample]
-        differing = [k for k in picked if not torch.equal(handle.get_tensor(k).float(), state[k].detach().cpu().float())]
+        pairs = [(key, key) for key in _spread(common, sample)]
+        absent = sorted(key for key, tensor in state.items() if key not in shapes and tensor.numel())
+        by_suffix = _keys_by_suffix(k for k in file_keys if k not in state)
+        pairs += [(key, twin) for key in _spread(absent, sample)
+                  if (twin := _renamed_twin(key, tuple(state[key].shape), by_suffix, shapes)) is not None]
+        differing = [key for key, source in pairs
+                     if not torch.equal(handle.get_tensor(source).float(), state[key].detach().cpu().float())]
     if differing:
         raise CheckpointError(
-            f"{where}: {len(differing)} of {len(picked)} sampled tensors differ from {weights} "
+            f"{where}: {len(differing)} of {len(pairs)} sampled tensors differ from {weights} "
             f"({', '.join(differing[:4])}): LeRobot's loader failed (see the 'Could not load state dict' line above) "
-            "and left random weights."
+            "and left random weights. A checkpoint saved with another transformers version names some modules "
+            "differently: load it with the transformers version it was saved with, or re-save it."
         )
+
+
+def _spread(keys: Sequence[str], count: int) -> list[str]:
+    """Up to ``count`` of ``keys``, evenly spaced."""
+    return list(keys[:: max(1, len(keys) // count)][:count]) if keys else []
+
+
+_SUFFIX_PARTS = 2  # candidates share at least "k_proj.weight"; the longest shared suffix picks among them
+
+
+def _keys_by_suffix(keys: Iterable[str]) -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+    for key in keys:
+        index.setdefault(".".join(key.split(".")[-_SUFFIX_PARTS:]), []).append(key)
+    return index
+
+
+def _renamed_twin(key: str, shape: tuple[int, ...], by_suffix: Mapping[str, list[str]],
+                  shapes: Mapping[str, tuple[int, ...]]) -> str | None:
+    """The file key of the same shape that shares the longest dotted suffix with ``key`` (None if none)."""
+    parts = key.split(".")
+    candidates = [k for k in by_suffix.get(".".join(parts[-_SUFFIX_PARTS:]), []) if shapes[k] == shape]
+    if not candidates:
+        return None
+
+    def shared(other: str) -> int:
+        return next((i for i, (a, b) in enumerate(zip(reversed(parts), reversed(other.split(".")))) if a != b),
+                    min(len(parts), other.count(".") + 1))
+
+    return max(candidates, key=shared)
 
 
 def load_lerobot_policy(

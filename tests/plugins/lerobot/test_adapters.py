@@ -273,3 +273,33 @@ def test_random_pi_builder_refuses_lerobot_044_before_building(tmp_path):
     with pytest.raises(compat.LeRobotVersionError, match="pi05 cannot run with LeRobot 0.4"):
         build_random_pi(tmp_path / "pi05", family="pi05")
     assert not (tmp_path / "pi05").exists()
+
+
+class TwoTowers(torch.nn.Module):
+    """Module names as transformers 5.17 writes them for PaliGemma: ``model.vision_tower...``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = torch.nn.ModuleDict({
+            "vision_tower": torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(3)]),
+            "language_model": torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(3)]),
+        })
+
+
+def test_weights_left_random_under_renamed_keys_are_caught(tmp_path):
+    from salt_vla_lerobot.checks import CheckpointError
+    from salt_vla_lerobot.loading import check_weights_loaded
+
+    torch.manual_seed(0)
+    model = TwoTowers()
+    saved = {key: value.clone() for key, value in model.state_dict().items()}
+    # The file names the vision tower as another transformers version does; the language model matches.
+    renamed = {key.replace("model.vision_tower", "vision_tower"): value for key, value in saved.items()}
+    save_file(renamed, tmp_path / "model.safetensors")
+    check_weights_loaded(model, tmp_path / "model.safetensors", where="twins")  # every value is there, renamed or not
+
+    with torch.no_grad():  # what a loader that skipped the renamed keys leaves: a fresh vision tower
+        for layer in model.model["vision_tower"]:
+            layer.weight.normal_()
+    with pytest.raises(CheckpointError, match=r"sampled tensors differ .*model\.vision_tower\.\d\.weight"):
+        check_weights_loaded(model, tmp_path / "model.safetensors", where="twins")
