@@ -250,9 +250,14 @@ def test_transformers_outside_the_declared_range_is_refused_with_the_fix():
     assert "transformers 5.17.0 is installed" in text and "pip install" in text and "5.6.0" in text
 
 
-def test_the_installed_lerobot_accepts_its_own_transformers():
-    # The real metadata of whatever LeRobot this environment has (0.4.4 in CI): pip resolved it, so it fits.
-    compat.check_transformers_declared("smolvla", "smolvla")
+def test_the_installed_lerobots_own_metadata_is_read():
+    # Whatever LeRobot this environment has (0.4.4 in CI: ">=4.57.1,<5.0.0"; 0.6.1: ">=5.4.0,<5.6.0").
+    import importlib.metadata
+
+    wanted = compat.declared_requirement(importlib.metadata.requires("lerobot"), "smolvla")
+    assert wanted and ">=" in wanted
+    with pytest.raises(compat.LeRobotVersionError, match="transformers 0.0.1 is installed"):
+        compat.check_transformers_declared("smolvla", "smolvla", installed="0.0.1")
 
 
 def test_without_lerobot_the_plugin_loads_and_the_factory_says_what_to_install(monkeypatch, act_dir):
