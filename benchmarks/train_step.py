@@ -24,6 +24,7 @@ Under torchrun, ``--batch`` is per GPU and ``clips_per_s`` counts every rank's c
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import warnings
@@ -92,7 +93,9 @@ def build_trainer(size: str, args, mode: str, out_dir: Path):
     if args.device.startswith("cuda"):
         teacher_args["dtype"] = "bfloat16"  # live teachers run in bf16 weights, without autograd
     config = {
-        "data": {"dataset": "synthetic_physics", "args": {"num_videos": args.batch, "frames": args.frames, "size": args.img},
+        # Under torchrun the trainer checks that the data fills one global batch (--batch on every rank).
+        "data": {"dataset": "synthetic_physics", "args": {"num_videos": args.batch * int(os.environ.get("WORLD_SIZE", "1")),
+                                                          "frames": args.frames, "size": args.img},
                  "batch_size": args.batch, "num_workers": 0},
         "student": {"name": student, "args": {"num_frames": args.frames, "img_size": args.img},
                     "grad_checkpointing": args.grad_checkpointing},
@@ -206,7 +209,6 @@ def main() -> None:
     p.add_argument("--profile", action="store_true", help="print the top CUDA kernels of a few steps (last run)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/salt_vla_train_step"))
     args = p.parse_args()
-    import os
 
     rank = int(os.environ.get("RANK", "0"))
     if args.device.startswith("cuda") and "LOCAL_RANK" in os.environ:
