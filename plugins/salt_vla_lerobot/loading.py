@@ -137,11 +137,15 @@ def _renamed_twin(key: str, shape: tuple[int, ...], by_suffix: Mapping[str, list
     if not candidates:
         return None
 
-    def shared(other: str) -> int:
-        return next((i for i, (a, b) in enumerate(zip(reversed(parts), reversed(other.split(".")))) if a != b),
-                    min(len(parts), other.count(".") + 1))
+    def shared_parts(other: str) -> int:
+        count = 0
+        for mine, theirs in zip(reversed(parts), reversed(other.split("."))):
+            if mine != theirs:
+                break
+            count += 1
+        return count
 
-    return max(candidates, key=shared)
+    return max(candidates, key=shared_parts)
 
 
 def load_lerobot_policy(
