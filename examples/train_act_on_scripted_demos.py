@@ -16,7 +16,9 @@ Presets (every value can be overridden by its flag):
 - ``--preset tiny``: CPU, under a minute: proves the loop runs, not that ACT learns.
       python examples/train_act_on_scripted_demos.py --preset tiny --out /tmp/act_tiny
 - ``--preset cpu``: a 2-core CPU in one hour: 40 demonstrations at 64x80, ACT with a 256-wide transformer
-  (ResNet-18 from scratch), batch 32; training gets what the hour leaves after recording and the evaluation.
+  (ResNet-18 from scratch), batch 32; training gets what the hour leaves after recording and the evaluation
+  (about 2,000 steps at 1.35 s a step). Expect few successes: on an H100, ACT needed 6,000 steps at batch 64
+  to reach 38% (docs/policies.md).
       python examples/train_act_on_scripted_demos.py --preset cpu --out runs/act_cpu
 - ``--preset gpu``: one H100 in 15 minutes: 100 demonstrations at 96x128, ACT's default architecture
   (ResNet-18 trained from scratch: no pretrained weights offline), batch 64, learning rate 1e-4; training
