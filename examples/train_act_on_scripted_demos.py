@@ -1,29 +1,35 @@
 """The whole loop, end to end: scripted SO-101 demonstrations -> LeRobot's ACT training -> salt-vla evaluation.
 
 1. record: the scripted expert (``salt_vla.create_policy("scripted")``) records successful episodes as a
-   LeRobotDataset v3 (``salt_vla_so101.recorder.record_dataset``: both cameras, joint state, actions).
-2. train: LeRobot's own training loop (``lerobot.scripts.lerobot_train.train``, what ``lerobot-train``
-   runs) trains ACT on it (``salt_vla_lerobot.training.train_policy``); the checkpoint holds the model and
-   its pre/post-processors. With a time limit, the newest checkpoint saved before it is used.
-3. evaluate: the checkpoint is loaded through the ``act:`` adapter and evaluated by the SO-101 evaluator on
-   seeds never recorded; the report (success rate with its Wilson 95% interval, outcome breakdown) is
-   written to ``<out>/eval`` and summarised in ``<out>/summary.json``.
+   LeRobotDataset v3 (``salt_vla_so101.recorder.record_dataset``: both cameras, joint state, actions), in
+   ``--record-workers`` processes (the same dataset as a serial recording of the same seeds), with frames as
+   lossless PNGs (``--frames image``: no video decoding per training sample) or H.264 videos.
+2. bare step: the training step of this run (LeRobot's policy, processors and optimizer) timed on one
+   resident batch (``salt_vla_lerobot.training.measure_update_rate``), so the loop's rate can be compared.
+3. train: LeRobot's own training loop (``lerobot.scripts.lerobot_train.train``, what ``lerobot-train``
+   runs) trains ACT on it (``salt_vla_lerobot.training.train_policy``); a checkpoint every ``--save-freq``
+   steps. With a time budget, the newest checkpoint saved before it is used.
+4. evaluate: the last checkpoint is loaded through the ``act:`` adapter and evaluated by the SO-101 evaluator on
+   ``--eval-episodes`` evaluation seeds from ``--eval-seed`` (default 20000-20099, never recorded); then every
+   checkpoint on ``--val-episodes`` validation seeds from ``--val-seed`` (30000...: the success-vs-step curve,
+   never used to pick the reported checkpoint). ``<out>/summary.json`` (rewritten after every phase, so a
+   stopped run keeps what it measured) holds the dataset, the timings, the loop's rate against the bare step,
+   success with its Wilson interval per checkpoint and the outcome counts.
 
 A phase whose output exists in ``--out`` is not run again (``--overwrite`` starts afresh).
 
 Presets (every value can be overridden by its flag):
 
-- ``--preset tiny``: CPU, under a minute: proves the loop runs, not that ACT learns.
+- ``--preset tiny``: CPU, about a minute: proves the loop runs, not that ACT learns.
       python examples/train_act_on_scripted_demos.py --preset tiny --out /tmp/act_tiny
 - ``--preset cpu``: a 2-core CPU in one hour: 40 demonstrations at 64x80, ACT with a 256-wide transformer
-  (ResNet-18 from scratch), batch 32; training gets what the hour leaves after recording and the evaluation
-  (about 2,000 steps at 1.35 s a step). Expect few successes: on an H100, ACT needed 6,000 steps at batch 64
-  to reach 38% (docs/policies.md).
+  (ResNet-18 from scratch), batch 32; training gets what the hour leaves after recording and the evaluation.
+  Expect few successes (docs/policies.md).
       python examples/train_act_on_scripted_demos.py --preset cpu --out runs/act_cpu
-- ``--preset gpu``: one H100 in 15 minutes: 100 demonstrations at 96x128, ACT's default architecture
-  (ResNet-18 trained from scratch: no pretrained weights offline), batch 64, learning rate 1e-4; training
-  gets what the 900 s budget leaves after recording and before the evaluation's 150 s reserve; 50 evaluation
-  episodes in 4 worker processes, as trained and with ACT's temporal ensembling (coefficient 0.01).
+- ``--preset gpu``: one H200 inside one 30-minute block: 200 demonstrations at 96x128 recorded by 16
+  processes, ACT's default architecture (ResNet-18 trained from scratch: no pretrained weights offline), batch
+  64, learning rate 1e-4, until the 1,380 s budget leaves 330 s for the evaluation: 100 evaluation episodes of
+  the last checkpoint, and the curve on 50 validation episodes per checkpoint.
       python examples/train_act_on_scripted_demos.py --preset gpu --out /tmp/act_gpu
 """
 
@@ -38,17 +44,20 @@ from typing import Any
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(episodes=1, image_size=(48, 64), steps=10, batch_size=4, device="cpu", num_workers=0,
-                 save_freq=None, lr=None, chunk_size=10, n_action_steps=10, eval_episodes=1, eval_max_steps=40,
-                 workers=1, time_budget=None, eval_reserve=0.0, eval_temporal_ensemble=None,
+                 save_freq=5, lr=None, chunk_size=10, n_action_steps=10, eval_episodes=1, val_episodes=1,
+                 eval_max_steps=40, workers=1, record_workers=1, frames="image", bare_steps=2,
+                 time_budget=None, eval_reserve=0.0, eval_temporal_ensemble=None,
                  act=dict(dim_model=64, n_heads=2, dim_feedforward=128, n_encoder_layers=1, n_decoder_layers=1,
                           n_vae_encoder_layers=1, latent_dim=8)),
     "cpu": dict(episodes=40, image_size=(64, 80), steps=20_000, batch_size=32, device="cpu", num_workers=1,
-                save_freq=250, lr=1e-4, chunk_size=50, n_action_steps=25, eval_episodes=40, eval_max_steps=None,
-                workers=2, time_budget=3600.0, eval_reserve=720.0, eval_temporal_ensemble=None,
+                save_freq=250, lr=1e-4, chunk_size=50, n_action_steps=25, eval_episodes=40, val_episodes=0,
+                eval_max_steps=None, workers=2, record_workers=2, frames="image", bare_steps=5,
+                time_budget=3600.0, eval_reserve=720.0, eval_temporal_ensemble=None,
                 act=dict(dim_model=256, n_heads=8, dim_feedforward=1024)),
-    "gpu": dict(episodes=100, image_size=(96, 128), steps=30_000, batch_size=64, device="cuda", num_workers=14,
-                save_freq=500, lr=1e-4, chunk_size=50, n_action_steps=25, eval_episodes=50, eval_max_steps=None,
-                workers=4, time_budget=900.0, eval_reserve=150.0, eval_temporal_ensemble=0.01, act={}),
+    "gpu": dict(episodes=200, image_size=(96, 128), steps=100_000, batch_size=64, device="cuda", num_workers=8,
+                save_freq=2_000, lr=1e-4, chunk_size=50, n_action_steps=25, eval_episodes=100, val_episodes=50,
+                eval_max_steps=None, workers=14, record_workers=16, frames="image", bare_steps=50,
+                time_budget=1380.0, eval_reserve=330.0, eval_temporal_ensemble=None, act={}),
 }
 
 
@@ -59,6 +68,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--episodes", type=int, help="scripted demonstrations to record (successes only)")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="camera images, recorded and evaluated")
     p.add_argument("--fps", type=int, default=30, help="recording rate = control rate")
+    p.add_argument("--frames", choices=("image", "video"), help="how the dataset stores camera frames")
+    p.add_argument("--record-workers", type=int, help="processes recording demonstrations at once")
     p.add_argument("--steps", type=int, help="ACT optimizer steps (an upper bound under a time budget)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="learning rate of the transformer and the backbone (ACT's default 1e-5)")
@@ -66,23 +77,47 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-action-steps", type=int, help="actions executed per predicted chunk")
     p.add_argument("--device")
     p.add_argument("--num-workers", type=int, help="dataloader workers of the trainer")
-    p.add_argument("--save-freq", type=int, help="steps between checkpoints (what a time-limited run keeps)")
-    p.add_argument("--eval-episodes", type=int)
+    p.add_argument("--save-freq", type=int, help="steps between checkpoints (the curve's points)")
+    p.add_argument("--bare-steps", type=int, help="timed steps of the bare-step measurement (0 skips it)")
+    p.add_argument("--eval-episodes", type=int, help="evaluation episodes of the last checkpoint")
+    p.add_argument("--eval-seed", type=int, default=20_000, help="first evaluation seed (never recorded)")
+    p.add_argument("--val-episodes", type=int, help="validation episodes per checkpoint (the curve; 0 skips it)")
+    p.add_argument("--val-seed", type=int, default=30_000, help="first validation seed (never recorded)")
     p.add_argument("--eval-max-steps", type=int, help="shorter episodes for a quick check (default: the task's 400)")
     p.add_argument("--workers", type=int, help="evaluation worker processes (each a CUDA process on a GPU)")
     p.add_argument("--eval-temporal-ensemble", type=float, metavar="COEFF",
                    help="also evaluate with ACT's temporal ensembling (re-plan every step, weights exp(-COEFF * i))")
     p.add_argument("--time-budget", type=float,
                    help="seconds for the whole run: training stops at budget - elapsed - eval reserve")
-    p.add_argument("--eval-reserve", type=float, help="seconds of the budget kept for the evaluation")
-    p.add_argument("--seed", type=int, default=0, help="demonstrations use seeds seed.., evaluation seed+10000..")
+    p.add_argument("--eval-reserve", type=float, help="seconds of the budget kept for the evaluations")
+    p.add_argument("--seed", type=int, default=0, help="demonstrations use seeds seed, seed+1, ...")
     p.add_argument("--overwrite", action="store_true", help="delete --out first")
     args = p.parse_args(argv)
     for key, value in PRESETS[args.preset].items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     args.image_size = tuple(args.image_size)
+    check_seeds(args)
     return args
+
+
+def demo_seed_range(args: argparse.Namespace) -> range:
+    """Every seed the recording may try (successes only: up to ``3 * episodes + 10`` attempts)."""
+    return range(args.seed, args.seed + 3 * args.episodes + 10)
+
+
+def check_seeds(args: argparse.Namespace) -> None:
+    """Refuse evaluation or validation seeds that the recording may use, or that overlap each other."""
+    ranges = {"demonstration": demo_seed_range(args),
+              "evaluation": range(args.eval_seed, args.eval_seed + args.eval_episodes),
+              "validation": range(args.val_seed, args.val_seed + args.val_episodes)}
+    names = list(ranges)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ra, rb = ranges[a], ranges[b]
+            if len(ra) and len(rb) and ra.start < rb.stop and rb.start < ra.stop:
+                raise SystemExit(f"The {a} seeds {ra.start}-{ra.stop - 1} overlap the {b} seeds "
+                                 f"{rb.start}-{rb.stop - 1}; choose --seed, --eval-seed and --val-seed apart.")
 
 
 def record(args: argparse.Namespace, dataset: Path) -> dict[str, Any]:
@@ -93,9 +128,12 @@ def record(args: argparse.Namespace, dataset: Path) -> dict[str, Any]:
     import salt_vla
 
     summary = record_dataset(salt_vla.create_policy("scripted"), args.episodes, dataset, seed=args.seed,
-                             keep_only_successes=True, fps=args.fps, policy_name="scripted",
-                             task=TaskConfig(image_size=args.image_size), repo_id="local/so101_scripted_demos")
-    return {"saved": summary.saved, "attempted": summary.attempted}
+                             keep_only_successes=True, fps=args.fps, policy_name="scripted", frames=args.frames,
+                             workers=args.record_workers, task=TaskConfig(image_size=args.image_size),
+                             repo_id="local/so101_scripted_demos")
+    return {"saved": summary.saved, "attempted": summary.attempted, "frames": args.frames,
+            "workers": args.record_workers, "seeds": [r.seed for r in summary.report.episodes
+                                                      if r.outcome.value == "success"]}
 
 
 def train_settings(args: argparse.Namespace, dataset: Path, output_dir: Path) -> Any:
@@ -111,8 +149,9 @@ def train_settings(args: argparse.Namespace, dataset: Path, output_dir: Path) ->
                          repo_id="local/so101_scripted_demos")
 
 
-def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path, temporal_ensemble: float | None = None) -> Any:
-    """Evaluate the ACT checkpoint on seeds ``seed + 10000 ...`` (never recorded); writes the report to ``out_dir``.
+def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path, *, seed: int, episodes: int,
+             temporal_ensemble: float | None = None, name: str = "act (scripted demos)") -> Any:
+    """Evaluate the ACT checkpoint on seeds ``seed ... seed + episodes - 1``; writes the report to ``out_dir``.
 
     With ``temporal_ensemble``, the policy re-plans at every step and executes the weighted average of every
     chunk's prediction for that step (``salt_vla_lerobot.wrappers.TemporalEnsemble``).
@@ -124,24 +163,25 @@ def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path, temporal
         overrides["max_steps"] = args.eval_max_steps
     evaluator = salt_vla.create_evaluator("so101_pick_place", **overrides)
     policy_kwargs: dict[str, Any] = {"device": args.device}
-    name = "act (scripted demos)"
     if temporal_ensemble is not None:
         policy_kwargs["temporal_ensemble"] = temporal_ensemble
-        name = f"act (scripted demos, temporal ensemble {temporal_ensemble:g})"
-    return evaluator.evaluate(f"act:{checkpoint}", args.eval_episodes, seed=args.seed + 10_000, workers=args.workers,
-                              out_dir=out_dir, policy_kwargs=policy_kwargs, name=name)
+        name = f"{name}, temporal ensemble {temporal_ensemble:g}"
+    return evaluator.evaluate(f"act:{checkpoint}", episodes, seed=seed, workers=args.workers, out_dir=out_dir,
+                              policy_kwargs=policy_kwargs, name=name)
 
 
 def evaluation_summary(report: Any, first_seed: int, report_dir: Path) -> dict[str, Any]:
     """The figures of one evaluation that ``summary.json`` keeps."""
     aggregates = report.aggregates
-    return {"episodes": len(report.episodes), "first_seed": first_seed, "success_rate": aggregates["success_rate"],
-            "success_ci95": aggregates["success_ci95"], "outcome_counts": aggregates["outcome_counts"],
-            "wall_time_s": round(report.wall_time_s, 1), "report_dir": str(report_dir)}
+    return {"episodes": len(report.episodes), "seeds": [first_seed, first_seed + len(report.episodes) - 1],
+            "success_rate": aggregates["success_rate"], "success_ci95": aggregates["success_ci95"],
+            "outcome_counts": aggregates["outcome_counts"], "wall_time_s": round(report.wall_time_s, 1),
+            "report_dir": str(report_dir)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from salt_vla_lerobot.training import last_checkpoint, train_policy
+    from salt_vla_lerobot.training import checkpoint_step_rate, checkpoints, last_checkpoint, measure_update_rate, \
+        train_policy
 
     from salt_vla.io import atomic_write_json
 
@@ -149,23 +189,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.overwrite and args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
-    dataset, train_dir, eval_dir = args.out / "dataset", args.out / "train", args.out / "eval"
+    dataset, train_dir = args.out / "dataset", args.out / "train"
     start = time.perf_counter()
     timings: dict[str, float] = {}
-    summary: dict[str, Any] = {"preset": args.preset, "args": {k: v for k, v in vars(args).items() if k != "out"}}
+    summary: dict[str, Any] = {"preset": args.preset, "args": {k: v for k, v in vars(args).items() if k != "out"},
+                               "machine": machine()}
+
+    def save() -> None:
+        summary["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
+        atomic_write_json(args.out / "summary.json", json.loads(json.dumps(summary, default=str)))
 
     if not (dataset / "meta" / "info.json").is_file():
         summary["recording"] = record(args, dataset)
         timings["record_s"] = time.perf_counter() - start
     info = json.loads((dataset / "meta" / "info.json").read_text())
     summary["dataset"] = {"episodes": info["total_episodes"], "frames": info["total_frames"], "fps": info["fps"],
-                          "image_size": list(args.image_size)}
+                          "image_size": list(args.image_size),
+                          "bytes": sum(f.stat().st_size for f in dataset.rglob("*") if f.is_file())}
+    save()
 
     settings = train_settings(args, dataset, train_dir)
     if (train_dir / "checkpoints" / "last" / "pretrained_model" / "config.json").is_file():
         checkpoint, step = last_checkpoint(train_dir)
         summary["training"] = {"step": step, "reused": True}
     else:
+        if args.bare_steps:
+            phase = time.perf_counter()
+            summary["bare_step"] = measure_update_rate(settings, steps=args.bare_steps)
+            timings["bare_step_s"] = time.perf_counter() - phase
+            save()
         elapsed = time.perf_counter() - start
         limit = args.time_budget - elapsed - args.eval_reserve if args.time_budget else None
         if limit is not None and limit < 30:
@@ -174,25 +226,68 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result = train_policy(settings, time_limit_s=limit)
         checkpoint = result.checkpoint
         timings["train_s"] = result.wall_time_s
+        rate = checkpoint_step_rate(train_dir)
         summary["training"] = {"step": result.step, "steps_requested": args.steps, "time_limit_s": limit,
                                "stopped_by_time_limit": result.stopped_by_time_limit,
-                               "samples_seen": result.step * args.batch_size}
+                               "samples_seen": result.step * args.batch_size, "steps_per_s": rate}
+        if rate and "bare_step" in summary:
+            summary["training"]["fraction_of_bare_step_rate"] = rate / summary["bare_step"]["steps_per_s"]
     summary["checkpoint"] = str(checkpoint)
+    save()
 
     eval_start = time.perf_counter()
-    report = evaluate(args, checkpoint, eval_dir)
-    summary["evaluation"] = evaluation_summary(report, args.seed + 10_000, eval_dir)
-    if args.eval_temporal_ensemble is not None:
-        ensemble_dir = args.out / "eval_temporal_ensemble"
-        report = evaluate(args, checkpoint, ensemble_dir, temporal_ensemble=args.eval_temporal_ensemble)
-        summary["evaluation_temporal_ensemble"] = {"coeff": args.eval_temporal_ensemble,
-                                                   **evaluation_summary(report, args.seed + 10_000, ensemble_dir)}
+    report = evaluate(args, checkpoint, args.out / "eval", seed=args.eval_seed, episodes=args.eval_episodes)
+    summary["evaluation"] = {"checkpoint_step": last_checkpoint(train_dir)[1],
+                             **evaluation_summary(report, args.eval_seed, args.out / "eval")}
     timings["eval_s"] = time.perf_counter() - eval_start
+    save()
+    if args.eval_temporal_ensemble is not None:
+        phase = time.perf_counter()
+        ensemble_dir = args.out / "eval_temporal_ensemble"
+        report = evaluate(args, checkpoint, ensemble_dir, seed=args.eval_seed, episodes=args.eval_episodes,
+                          temporal_ensemble=args.eval_temporal_ensemble)
+        summary["evaluation_temporal_ensemble"] = {"coeff": args.eval_temporal_ensemble,
+                                                   **evaluation_summary(report, args.eval_seed, ensemble_dir)}
+        timings["eval_temporal_ensemble_s"] = time.perf_counter() - phase
+        save()
+    if args.val_episodes:
+        # The success-vs-step curve on validation seeds, newest checkpoint first (a stopped run keeps those).
+        phase = time.perf_counter()
+        curve = summary.setdefault("curve", {})
+        for step, model, _ in reversed(checkpoints(train_dir)):
+            if str(step) in curve:
+                continue
+            out = args.out / "validation" / f"step_{step:06d}"
+            report = evaluate(args, model, out, seed=args.val_seed, episodes=args.val_episodes,
+                              name=f"act (scripted demos) step {step}")
+            curve[str(step)] = evaluation_summary(report, args.val_seed, out)
+            timings["validation_s"] = time.perf_counter() - phase
+            save()
+        summary["curve"] = dict(sorted(curve.items(), key=lambda kv: int(kv[0])))
     timings["total_s"] = time.perf_counter() - start
-    summary["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
-    atomic_write_json(args.out / "summary.json", json.loads(json.dumps(summary, default=str)))
+    save()
     print(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def machine() -> dict[str, Any]:
+    """Where the run happened: host name, cores, GPU, versions and the date."""
+    import datetime
+    import os
+    import platform
+
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    try:
+        from importlib.metadata import version
+
+        lerobot = version("lerobot")
+    except Exception:
+        lerobot = None
+    return {"host": platform.node(), "cpus": os.cpu_count(), "gpu": gpu, "python": platform.python_version(),
+            "torch": torch.__version__, "lerobot": lerobot,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
 if __name__ == "__main__":

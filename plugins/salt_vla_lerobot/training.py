@@ -91,6 +91,10 @@ class TrainResult:
     wall_time_s: float
     stopped_by_time_limit: bool
 
+    def steps_per_s(self) -> float | None:
+        """Training steps per second between the first and the last checkpoint (start-up excluded)."""
+        return checkpoint_step_rate(self.checkpoint.parents[2])
+
 
 def pipeline_config(settings: TrainSettings) -> Any:
     """LeRobot's ``TrainPipelineConfig`` for ``settings`` (no W&B, no Hub upload, no simulated env)."""
@@ -120,6 +124,92 @@ def last_checkpoint(output_dir: str | os.PathLike[str]) -> tuple[Path, int]:
     state = last.resolve() / "training_state" / "training_step.json"
     step = int(json.loads(state.read_text())["step"]) if state.is_file() else int(last.resolve().name)
     return model, step
+
+
+def checkpoints(output_dir: str | os.PathLike[str]) -> list[tuple[int, Path, float]]:
+    """``(step, pretrained_model directory, time saved)`` of every complete checkpoint of a LeRobot run, by step."""
+    found = []
+    root = Path(output_dir) / "checkpoints"
+    for directory in root.iterdir() if root.is_dir() else ():
+        model = directory / "pretrained_model"
+        if directory.is_symlink() or not directory.name.isdigit() or not (model / "config.json").is_file():
+            continue
+        found.append((int(directory.name), model, (model / "config.json").stat().st_mtime))
+    return sorted(found)
+
+
+def checkpoint_step_rate(output_dir: str | os.PathLike[str]) -> float | None:
+    """Optimizer steps per second of a LeRobot run, from the times its first and last checkpoints were written.
+
+    This is the loop's own rate, data loading included and start-up excluded (``None`` with fewer than two
+    checkpoints). The checkpoint writes between them are counted too: a few tenths of a second each.
+    """
+    saved = checkpoints(output_dir)
+    if len(saved) < 2 or saved[-1][2] <= saved[0][2]:
+        return None
+    return (saved[-1][0] - saved[0][0]) / (saved[-1][2] - saved[0][2])
+
+
+def measure_update_rate(settings: TrainSettings, *, steps: int = 30, warmup: int = 5) -> dict[str, float]:
+    """The bare training step of ``settings``' run: LeRobot's policy, processors and optimizer, one resident batch.
+
+    Builds what ``lerobot-train`` builds (``make_dataset``, ``make_policy``, ``make_pre_post_processors``,
+    ``make_optimizer_and_scheduler``) in a child process, draws one batch of ``batch_size`` samples, moves
+    and normalises it once, then times ``steps`` updates (forward, backward, gradient clipping, optimizer
+    and scheduler step) on it after ``warmup`` untimed ones. Comparing :func:`checkpoint_step_rate` of a
+    real run with this says how much of the loop's time goes to waiting for data.
+
+    Returns:
+        ``{"steps_per_s", "step_ms", "steps", "batch_size"}``.
+    """
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(_measure_in_child, (settings, steps, warmup))
+
+
+def _measure_in_child(settings: TrainSettings, steps: int, warmup: int) -> dict[str, float]:
+    import torch
+    from lerobot.datasets.factory import make_dataset
+    from lerobot.optim.factory import make_optimizer_and_scheduler
+    from lerobot.policies.factory import make_policy, make_pre_post_processors
+
+    config = pipeline_config(settings)
+    config.validate()
+    dataset = make_dataset(config)
+    policy = make_policy(config.policy, ds_meta=dataset.meta)
+    preprocessor, _ = make_pre_post_processors(config.policy, dataset_stats=dataset.meta.stats)
+    optimizer, scheduler = make_optimizer_and_scheduler(config, policy)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=settings.batch_size, shuffle=True,
+                                         generator=torch.Generator().manual_seed(settings.seed))
+    batch = preprocessor(next(iter(loader)))
+    policy.train()
+    parameters = [p for p in policy.parameters() if p.requires_grad]
+    clip = float(getattr(config.optimizer, "grad_clip_norm", 0) or 0)
+    cuda = torch.device(settings.device).type == "cuda"
+
+    def update() -> None:
+        loss, _ = policy.forward(batch)
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(parameters, clip)
+        optimizer.step()
+        optimizer.zero_grad()
+        if scheduler is not None:
+            scheduler.step()
+        float(loss.detach())  # LeRobot's loop reads the loss every step: the same synchronisation
+
+    for _ in range(warmup):
+        update()
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        update()
+    if cuda:
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / steps
+    return {"steps_per_s": 1.0 / seconds, "step_ms": 1000.0 * seconds, "steps": steps,
+            "batch_size": settings.batch_size}
 
 
 def _die_with_parent() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -49,10 +50,13 @@ def _supported(function: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str
 
 
 def create_dataset(repo_id: str, root: str | os.PathLike[str], fps: int, features: dict[str, dict], *,
-                   robot_type: str, vcodec: str = "h264") -> Any:
-    """An empty dataset at ``root`` (which must not exist) recording ``features`` at ``fps`` with videos."""
+                   robot_type: str, vcodec: str = "h264", use_videos: bool = True) -> Any:
+    """An empty dataset at ``root`` (which must not exist) recording ``features`` at ``fps``.
+
+    ``use_videos``: whether ``"video"`` features are encoded (``"image"`` features are always PNG frames).
+    """
     cls = dataset_class()
-    options = _supported(cls.create, {"robot_type": robot_type, "use_videos": True, "vcodec": vcodec,
+    options = _supported(cls.create, {"robot_type": robot_type, "use_videos": use_videos, "vcodec": vcodec,
                                       "rgb_encoder": rgb_encoder_config(vcodec), "image_writer_threads": 0})
     return cls.create(repo_id=repo_id, fps=fps, features=features, root=root, **options)
 
@@ -89,6 +93,21 @@ def finalize(dataset: Any) -> None:
     close = getattr(dataset, "finalize", None)
     if callable(close):
         close()
+
+
+def aggregate(parts: list[Path], root: str | os.PathLike[str], repo_id: str) -> None:
+    """Join the datasets at ``parts`` (same features and fps), in order, into a new dataset at ``root``.
+
+    LeRobot's own ``aggregate_datasets`` (v3, LeRobot >= 0.4): episodes and frames are re-indexed, tasks
+    unified, data and video files copied (videos are concatenated, never re-encoded), statistics combined.
+    """
+    try:
+        from lerobot.datasets.aggregate import aggregate_datasets
+    except ImportError as exc:
+        raise LeRobotMissingError("Joining LeRobot datasets needs LeRobot >= 0.4 (lerobot.datasets.aggregate): "
+                                  "pip install 'salt-vla[lerobot]'.") from exc
+    aggregate_datasets(repo_ids=[f"{repo_id}_part{k}" for k in range(len(parts))], aggr_repo_id=repo_id,
+                       roots=[Path(p) for p in parts], aggr_root=Path(root))
 
 
 def load_dataset(root: str | os.PathLike[str], repo_id: str = "local/dataset", **kwargs: Any) -> Any:

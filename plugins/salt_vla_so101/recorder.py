@@ -14,17 +14,22 @@ Features (LeRobot names): ``observation.images.overhead_cam`` and ``observation.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
+import pickle
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from salt_vla.evaluation import EvalReport, Outcome
+from salt_vla.evaluation import EpisodeResult, EvalReport, Outcome
 from salt_vla.interfaces import Policy
 from salt_vla.robot import SO101_ACTION_NAMES, SO101_CAMERAS
 from salt_vla_so101 import lerobot_compat
@@ -52,11 +57,20 @@ class RecordSummary:
     report: EvalReport
 
 
-def dataset_features(config: TaskConfig, action_names: tuple[str, ...] = SO101_ACTION_NAMES) -> dict[str, dict]:
-    """LeRobot feature specs for ``config``'s cameras, the joint state and ``action_names``."""
+FRAME_STORAGE = ("video", "image")
+"""How camera frames are stored: ``"video"`` (H.264 MP4s, small, decoded per training sample) or ``"image"``
+(lossless PNGs inside the parquet files: several times larger, but a training sample costs two small PNG
+decodes instead of seeking in a video; LeRobot's own loaders read both)."""
+
+
+def dataset_features(config: TaskConfig, action_names: tuple[str, ...] = SO101_ACTION_NAMES, *,
+                     frames: str = "video") -> dict[str, dict]:
+    """LeRobot feature specs for ``config``'s cameras (stored as ``frames``), the joint state and ``action_names``."""
+    if frames not in FRAME_STORAGE:
+        raise ValueError(f"frames must be one of {FRAME_STORAGE}; got {frames!r}.")
     height, width = config.image_size
     features: dict[str, dict] = {
-        f"observation.images.{camera}": {"dtype": "video", "shape": (height, width, 3),
+        f"observation.images.{camera}": {"dtype": frames, "shape": (height, width, 3),
                                          "names": ["height", "width", "channels"]}
         for camera in config.cameras
     }
@@ -64,6 +78,117 @@ def dataset_features(config: TaskConfig, action_names: tuple[str, ...] = SO101_A
                                      "names": list(SO101_ACTION_NAMES)}
     features["action"] = {"dtype": "float32", "shape": (len(action_names),), "names": list(action_names)}
     return features
+
+
+@dataclass(frozen=True)
+class _Recording:
+    """What every process needs to write episodes into a dataset (pickled once to each worker)."""
+
+    policy: bytes
+    config: TaskConfig
+    thresholds: OutcomeThresholds | None
+    repo_id: str
+    features: dict[str, dict]
+    frames: str
+    vcodec: str
+
+    def create(self, root: Path) -> Any:
+        return lerobot_compat.create_dataset(self.repo_id, root, int(self.config.control_hz), self.features,
+                                             robot_type=ROBOT_TYPE, vcodec=self.vcodec,
+                                             use_videos=self.frames == "video")
+
+
+class _EpisodeWriter:
+    """A task, a policy and an open dataset in one process: ``writer(seed)`` runs episode ``seed`` into it."""
+
+    def __init__(self, recording: _Recording, root: Path, policy: Policy | None = None) -> None:
+        from salt_vla_so101.task import PickPlaceTask
+
+        self.recording = recording
+        self.policy = policy if policy is not None else pickle.loads(recording.policy)
+        self.sim = PickPlaceTask(recording.config)
+        self.dataset = recording.create(root)
+
+    def _add(self, observation: Any, action: Any) -> None:
+        frame = {f"observation.images.{c}": observation.images[c] for c in self.recording.config.cameras}
+        frame["observation.state"] = observation.state
+        frame["action"] = action
+        lerobot_compat.add_frame(self.dataset, frame, observation.task)
+
+    def __call__(self, seed: int, keep: Callable[[EpisodeResult], bool]) -> EpisodeResult:
+        """Run episode ``seed``; save it when ``keep(result)``, else discard it."""
+        from salt_vla_so101.rollout import run_episode
+
+        with _quiet_encoders():
+            record = run_episode(self.sim, self.policy, seed, thresholds=self.recording.thresholds, on_step=self._add)
+            if keep(record.result):
+                lerobot_compat.save_episode(self.dataset)
+            else:
+                lerobot_compat.discard_episode(self.dataset)
+        return record.result
+
+    def close(self) -> None:
+        with _quiet_encoders():
+            lerobot_compat.finalize(self.dataset)
+        self.sim.close()
+
+
+@contextlib.contextmanager
+def _quiet_encoders() -> Iterator[None]:
+    """Silence PyAV/FFmpeg's per-episode encoder statistics (a dozen log lines per video otherwise)."""
+    try:
+        import av.logging
+    except ImportError:
+        yield
+        return
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        yield
+    finally:
+        av.logging.set_level(previous)
+
+
+def _record_part(recording: _Recording, seeds: Sequence[int], root: str) -> list[EpisodeResult]:
+    """Worker: write the episodes of ``seeds`` (all kept) into a new dataset at ``root``."""
+    import torch
+
+    torch.set_num_threads(1)  # one process per core: torch's own pool would oversubscribe them
+    writer = _EpisodeWriter(recording, Path(root))
+    try:
+        return [writer(seed, keep=lambda result: True) for seed in seeds]
+    finally:
+        writer.close()
+
+
+def _screen_episode(recording: _Recording, seed: int) -> EpisodeResult:
+    """Worker: run episode ``seed`` without writing anything (its outcome decides whether it is recorded)."""
+    from salt_vla_so101.rollout import run_episode
+    from salt_vla_so101.task import PickPlaceTask
+
+    global _SCREEN
+    if _SCREEN is None:
+        import torch
+
+        torch.set_num_threads(1)
+        _SCREEN = (PickPlaceTask(recording.config), pickle.loads(recording.policy))
+    sim, policy = _SCREEN
+    return run_episode(sim, policy, seed, thresholds=recording.thresholds).result
+
+
+_SCREEN: tuple[Any, Policy] | None = None
+
+
+def _contiguous_blocks(items: Sequence[int], parts: int) -> list[list[int]]:
+    """``items`` cut into at most ``parts`` contiguous, non-empty blocks of near-equal size, in order."""
+    parts = max(1, min(parts, len(items)))
+    size, extra = divmod(len(items), parts)
+    blocks, start = [], 0
+    for k in range(parts):
+        end = start + size + (1 if k < extra else 0)
+        blocks.append(list(items[start:end]))
+        start = end
+    return blocks
 
 
 def record_dataset(
@@ -79,6 +204,8 @@ def record_dataset(
     repo_id: str = "local/so101_pick_place",
     max_attempts: int | None = None,
     vcodec: str = "h264",
+    frames: str = "video",
+    workers: int = 1,
     progress: bool = True,
     policy_name: str | None = None,
 ) -> RecordSummary:
@@ -91,66 +218,140 @@ def record_dataset(
         task: the task (cameras rendered: ``task.cameras``, default both; size ``task.image_size``).
         max_attempts: cap on episodes run with ``keep_only_successes`` (default ``3 * episodes + 10``).
         vcodec: video codec LeRobot encodes with (``"h264"``; ``"libsvtav1"`` is smaller but slower).
+        frames: ``"video"`` or ``"image"`` (lossless PNG frames: faster to train from; see
+            :data:`FRAME_STORAGE`).
+        workers: processes recording at once (each a core). The dataset is the one a serial recording of the
+            same seeds writes (same episodes in the same order, same frames and values; the statistics equal
+            to float rounding): with ``keep_only_successes`` the seeds are first screened in parallel without
+            writing (privileged policies such as the scripted expert run physics only), the successful seeds
+            are cut into contiguous blocks, each block is recorded into its own dataset, and LeRobot's
+            ``aggregate_datasets`` joins the blocks in seed order. ``policy`` must be picklable.
 
     Raises:
         FileExistsError: ``out_dir`` exists (LeRobot never records into an existing directory).
         RuntimeError: ``keep_only_successes`` found fewer than ``episodes`` successes in ``max_attempts``
             (the partial dataset is not kept).
     """
-    from salt_vla_so101.rollout import run_episode
-    from salt_vla_so101.task import PickPlaceTask
-
     out = Path(out_dir)
     if out.exists():
         raise FileExistsError(f"Dataset directory {str(out)!r} exists; LeRobot records into a new directory. "
                               "Choose another --out or delete it.")
-    if episodes < 1:
-        raise ValueError(f"record_dataset needs episodes >= 1; got {episodes}.")
-    check_policy(policy)
+    if episodes < 1 or workers < 1:
+        raise ValueError(f"record_dataset needs episodes >= 1 and workers >= 1; got {episodes} and {workers}.")
+    needs = check_policy(policy)
     config = replace(task or TaskConfig(cameras=SO101_CAMERAS), render=True)
     if fps is not None:
         config = replace(config, control_hz=float(fps))
     if config.control_hz != int(config.control_hz):
         raise ValueError(f"LeRobot datasets need an integer fps; the task's control_hz is {config.control_hz}.")
     attempts_cap = max_attempts or (3 * episodes + 10 if keep_only_successes else episodes)
-    sim = PickPlaceTask(config)
+    recording = _Recording(policy=_pickled(policy) if workers > 1 else b"", config=config, thresholds=thresholds,
+                           repo_id=repo_id, features=dataset_features(config, tuple(policy.action_names), frames=frames),
+                           frames=frames, vcodec=vcodec)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     root = staging / "dataset"
-    dataset = lerobot_compat.create_dataset(repo_id, root, int(config.control_hz),
-                                            dataset_features(config, tuple(policy.action_names)),
-                                            robot_type=ROBOT_TYPE, vcodec=vcodec)
-
-    def add(observation: Any, action: Any) -> None:
-        frame = {f"observation.images.{c}": observation.images[c] for c in config.cameras}
-        frame["observation.state"] = observation.state
-        frame["action"] = action
-        lerobot_compat.add_frame(dataset, frame, observation.task)
-
-    results = []
-    saved = 0
+    label = policy_name or type(policy).__name__
     start = time.perf_counter()
     try:
-        with tqdm(total=episodes, desc=f"record {policy_name or type(policy).__name__}", unit="ep",
-                  disable=not progress) as bar:
-            while saved < episodes and len(results) < attempts_cap:
-                record = run_episode(sim, policy, seed + len(results), thresholds=thresholds, on_step=add)
-                results.append(record.result)
-                if keep_only_successes and record.result.outcome is not Outcome.SUCCESS:
-                    lerobot_compat.discard_episode(dataset)
-                    continue
-                lerobot_compat.save_episode(dataset)
-                saved += 1
-                bar.update(1)
-        lerobot_compat.finalize(dataset)
-        if saved < episodes:
-            raise RuntimeError(f"Only {saved} of {episodes} episodes succeeded in {len(results)} attempts; nothing "
-                               "was written. Raise max_attempts, or record without keep_only_successes.")
+        if workers == 1:
+            results, saved = _record_serially(recording, policy, root, episodes, seed, keep_only_successes,
+                                              attempts_cap, label, progress)
+        else:
+            results, saved = _record_in_parallel(recording, needs.rendered, staging, root, episodes, seed,
+                                                 keep_only_successes, attempts_cap, workers, label, progress)
         os.replace(root, out)
     finally:
-        sim.close()
         shutil.rmtree(staging, ignore_errors=True)
-    report = EvalReport(policy=policy_name or type(policy).__name__, task="so101_pick_place", episodes=results,
-                        config={"task": config.to_dict(), "recorded": saved, "dataset": str(out)},
+    report = EvalReport(policy=label, task="so101_pick_place", episodes=results,
+                        config={"task": config.to_dict(), "recorded": saved, "dataset": str(out), "frames": frames,
+                                "workers": workers},
                         wall_time_s=time.perf_counter() - start)
     return RecordSummary(out, saved, len(results), report)
+
+
+def _too_few(saved: int, episodes: int, attempts: int) -> RuntimeError:
+    return RuntimeError(f"Only {saved} of {episodes} episodes succeeded in {attempts} attempts; nothing was "
+                        "written. Raise max_attempts, or record without keep_only_successes.")
+
+
+def _record_serially(recording: _Recording, policy: Policy, root: Path, episodes: int, seed: int,
+                     keep_only_successes: bool, attempts_cap: int, label: str,
+                     progress: bool) -> tuple[list[EpisodeResult], int]:
+    """One process: run seeds in order, saving each kept episode, until ``episodes`` are saved."""
+    writer = _EpisodeWriter(recording, root, policy)
+    results: list[EpisodeResult] = []
+    saved = 0
+
+    def keep(result: EpisodeResult) -> bool:
+        return not keep_only_successes or result.outcome is Outcome.SUCCESS
+
+    try:
+        with tqdm(total=episodes, desc=f"record {label}", unit="ep", disable=not progress) as bar:
+            while saved < episodes and len(results) < attempts_cap:
+                results.append(writer(seed + len(results), keep))
+                if keep(results[-1]):
+                    saved += 1
+                    bar.update(1)
+    finally:
+        writer.close()
+    if saved < episodes:
+        raise _too_few(saved, episodes, len(results))
+    return results, saved
+
+
+def _record_in_parallel(recording: _Recording, rendered: tuple[str, ...], staging: Path, root: Path,
+                        episodes: int, seed: int, keep_only_successes: bool, attempts_cap: int, workers: int,
+                        label: str, progress: bool) -> tuple[list[EpisodeResult], int]:
+    """Screen seeds (when only successes are kept), record contiguous blocks in parallel, join them in order."""
+    context = multiprocessing.get_context("spawn")  # no fork: GL contexts and torch threads do not survive it
+    screened: list[EpisodeResult] = []
+    if keep_only_successes:
+        # A policy that reads no camera (the scripted expert is privileged) is screened on physics alone.
+        screening = replace(recording, config=replace(recording.config, render=bool(rendered),
+                                                      cameras=rendered or recording.config.cameras))
+        with ProcessPoolExecutor(workers, mp_context=context) as pool, \
+                tqdm(total=episodes, desc=f"screen {label}", unit="ep", disable=not progress) as bar:
+            while len(screened) < attempts_cap:
+                wanted = episodes - sum(r.outcome is Outcome.SUCCESS for r in screened)
+                if wanted <= 0:
+                    break
+                batch = list(range(seed + len(screened), seed + min(attempts_cap, len(screened) + wanted + workers)))
+                for result in pool.map(_screen_episode, [screening] * len(batch), batch):
+                    screened.append(result)
+                    bar.update(result.outcome is Outcome.SUCCESS)
+        successes = [r.seed for r in screened if r.outcome is Outcome.SUCCESS][:episodes]
+        if len(successes) < episodes:
+            raise _too_few(len(successes), episodes, len(screened))
+        # The attempts a serial recording makes: every seed up to the last success kept.
+        screened = [r for r in screened if r.seed <= successes[-1]]
+        chosen = successes
+    else:
+        chosen = list(range(seed, seed + episodes))
+    blocks = _contiguous_blocks(chosen, workers)
+    part_roots = [staging / f"part_{k:03d}" for k in range(len(blocks))]
+    recorded: list[EpisodeResult] = []
+    with ProcessPoolExecutor(len(blocks), mp_context=context) as pool, \
+            tqdm(total=len(chosen), desc=f"record {label}", unit="ep", disable=not progress) as bar:
+        for part in pool.map(_record_part, [recording] * len(blocks), blocks, [str(p) for p in part_roots]):
+            recorded.extend(part)
+            bar.update(len(part))
+    if keep_only_successes:
+        lost = [r.seed for r in recorded if r.outcome is not Outcome.SUCCESS]
+        if lost:
+            raise RuntimeError(f"Episodes {lost} succeeded when screened but not when recorded: the policy is not "
+                               "deterministic given the seed, so a parallel recording cannot pick its seeds "
+                               "ahead. Record with workers=1.")
+    with _quiet_encoders():
+        lerobot_compat.aggregate(part_roots, root, recording.repo_id)
+    by_seed = {r.seed: r for r in recorded}
+    results = [by_seed.get(r.seed, r) for r in screened] if keep_only_successes else recorded
+    return results, len(chosen)
+
+
+def _pickled(policy: Policy) -> bytes:
+    try:
+        return pickle.dumps(policy)
+    except Exception as exc:
+        raise TypeError(f"workers > 1 sends the policy to worker processes, but {type(policy).__name__} cannot be "
+                        f"pickled ({type(exc).__name__}: {exc}). Use workers=1.") from exc
