@@ -173,6 +173,7 @@ def _measure_in_child(settings: TrainSettings, steps: int, warmup: int) -> dict[
     from lerobot.optim.factory import make_optimizer_and_scheduler
     from lerobot.policies.factory import make_policy, make_pre_post_processors
 
+    compat.enable_column_queries()
     config = pipeline_config(settings)
     config.validate()
     dataset = make_dataset(config)
@@ -226,6 +227,7 @@ def _die_with_parent() -> None:
 
 def _train_in_child(settings: TrainSettings) -> None:
     _die_with_parent()
+    compat.enable_column_queries()
     compat.run_training(pipeline_config(settings))
 
 
