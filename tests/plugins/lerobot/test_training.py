@@ -52,8 +52,15 @@ def test_example_tiny_preset_records_trains_and_evaluates(tiny_run):
     evaluation = summary["evaluation"]
     assert evaluation["episodes"] == 1 and sum(evaluation["outcome_counts"].values()) == 1
     (row,) = json.loads((out / "eval" / "report.json").read_text())["episodes"]
-    assert row["seed"] == 10_000 and Outcome(row["outcome"]) is not Outcome.POLICY_ERROR and row["message"] == ""
+    assert row["seed"] == 20_000 and Outcome(row["outcome"]) is not Outcome.POLICY_ERROR and row["message"] == ""
     assert json.loads((out / "summary.json").read_text())["evaluation"] == evaluation
+    # The curve: every checkpoint (steps 5 and 10) on the validation seeds, which the reported figure never uses.
+    curve = summary["curve"]
+    assert list(curve) == ["5", "10"] and all(point["seeds"] == [30_000, 30_000] for point in curve.values())
+    # The loop's own rate against the bare step of the same model, batch and processors.
+    assert summary["bare_step"]["batch_size"] == 4 and summary["bare_step"]["steps_per_s"] > 0
+    assert summary["training"]["fraction_of_bare_step_rate"] > 0
+    assert summary["recording"]["frames"] == "image" and summary["dataset"]["bytes"] > 0
 
 
 @pytest.mark.sim
@@ -62,13 +69,18 @@ def test_example_reuses_finished_phases(tiny_run):
     summary = load_example().main(["--preset", "tiny", "--out", str(out), "--eval-max-steps", "5",
                                    "--eval-temporal-ensemble", "0.01"])
     assert summary["training"] == {"step": 10, "reused": True}
-    assert set(summary["timings_s"]) == {"eval_s", "total_s"}  # nothing recorded or trained again
+    assert set(summary["timings_s"]) == {"eval_s", "eval_temporal_ensemble_s", "validation_s", "total_s"}  # nothing recorded or trained again
     # The second evaluation re-plans every step through the temporal-ensembling wrapper, on the same seeds.
     ensemble = summary["evaluation_temporal_ensemble"]
-    assert ensemble["coeff"] == 0.01 and ensemble["episodes"] == 1 and ensemble["first_seed"] == 10_000
+    assert ensemble["coeff"] == 0.01 and ensemble["episodes"] == 1 and ensemble["seeds"] == [20_000, 20_000]
     report = json.loads((out / "eval_temporal_ensemble" / "report.json").read_text())
-    assert report["policy"] == "act (scripted demos, temporal ensemble 0.01)"
+    assert report["policy"] == "act (scripted demos), temporal ensemble 0.01"
     assert [row["steps"] for row in report["episodes"]] == [5]
+
+
+def test_evaluation_seeds_never_overlap_the_demonstrations():
+    with pytest.raises(SystemExit, match=r"The demonstration seeds 0-42 overlap the evaluation seeds 40-139"):
+        load_example().parse(["--preset", "gpu", "--out", "x", "--episodes", "11", "--eval-seed", "40"])
 
 
 def test_settings_report_every_problem_at_once(tmp_path):

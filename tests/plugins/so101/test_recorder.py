@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import av
 import numpy as np
 import pytest
+import torch
 from salt_vla_so101 import lerobot_compat
 from salt_vla_so101.config import TASK_STRING, TaskConfig
 from salt_vla_so101.expert import ScriptedExpert
@@ -99,3 +100,42 @@ def test_recording_refuses_existing_directories_and_leaves_nothing_on_failure(tm
         record_dataset(HoldPolicy(), 1, tmp_path / "never", keep_only_successes=True, max_attempts=2,
                        task=TaskConfig(image_size=(16, 16), max_steps=3), progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def frames_and_values(root) -> list[dict]:
+    dataset = lerobot_compat.load_dataset(root)
+    return [dataset[i] for i in range(dataset.num_frames)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("frames", ["image", "video"])
+def test_parallel_recording_writes_the_serial_dataset(tmp_path, frames) -> None:
+    """Seeds screened in parallel, blocks recorded by two processes and joined: the serial recording, frame for frame.
+
+    (The policy goes to the workers pickled, so it is one the package defines: the scripted expert.)
+    """
+    task = TaskConfig(image_size=(16, 24))
+    options = dict(seed=0, keep_only_successes=True, task=task, progress=False, frames=frames)
+    serial = record_dataset(ScriptedExpert(), 2, tmp_path / "serial", **options)
+    parallel = record_dataset(ScriptedExpert(), 2, tmp_path / "parallel", workers=2, **options)
+    assert (serial.saved, serial.attempted) == (parallel.saved, parallel.attempted)
+    assert [(e.seed, e.outcome) for e in serial.report.episodes] == [(e.seed, e.outcome) for e in parallel.report.episodes]
+    a, b = frames_and_values(serial.root), frames_and_values(parallel.root)
+    assert len(a) == len(b) == sum(e.steps for e in serial.report.episodes if e.outcome.value == "success")
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for key in x:
+            if isinstance(x[key], torch.Tensor):
+                assert torch.equal(x[key], y[key]), key
+            else:
+                assert x[key] == y[key], key
+    feature = lerobot_compat.load_dataset(parallel.root).features["observation.images.wrist_cam"]
+    assert feature["dtype"] == frames
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_frame_storage_is_checked() -> None:
+    from salt_vla_so101.recorder import dataset_features
+
+    with pytest.raises(ValueError, match=r"frames must be one of \('video', 'image'\); got 'png'"):
+        dataset_features(TINY, frames="png")
