@@ -180,8 +180,13 @@ def evaluation_summary(report: Any, first_seed: int, report_dir: Path) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from salt_vla_lerobot.training import checkpoint_step_rate, checkpoints, last_checkpoint, measure_update_rate, \
-        train_policy
+    from salt_vla_lerobot.training import (
+        checkpoint_step_rate,
+        checkpoints,
+        last_checkpoint,
+        measure_update_rate,
+        train_policy,
+    )
 
     from salt_vla.io import atomic_write_json
 
