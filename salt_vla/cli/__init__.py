@@ -7,18 +7,22 @@ import warnings
 import click
 
 from salt_vla import __version__
+from salt_vla.cli.errors import DEBUG_ENV, ErrorReportingGroup
 from salt_vla.cli.hub_cmd import probe_command, pull_command, push_command, quickstart_command
 from salt_vla.cli.plugins_cmd import plugins_command
 from salt_vla.cli.train_cmd import cache_command, train_command, train_teacher_command
 from salt_vla.plugins import PluginLoadWarning, plugin_manager, plugin_statuses
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(cls=ErrorReportingGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="salt-vla")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help=f"Show the full traceback of an error (or set {DEBUG_ENV}=1).")
+def cli(debug: bool) -> None:
     """SALT video pretraining and robot-policy evaluation.
 
-    Plugins add subcommands; `salt-vla plugins` lists what is installed.
+    Plugins add subcommands; `salt-vla plugins` lists what is installed. Errors print as one `Error:`
+    block; exit code 2 means bad input (config, arguments, files), 1 a failure of the work itself.
     """
 
 
