@@ -12,7 +12,6 @@ temporary directory) before a run looks for a checkpoint to resume from.
 
 from __future__ import annotations
 
-import errno
 import json
 import pickle
 import random
@@ -31,8 +30,6 @@ from salt_vla.io import atomic_directory, recover_directory
 
 STATE_DIR = "training_state"
 RUN_FILE = "run.json"
-FULL_DISK_BYTES = 1 << 20
-"""Free bytes below which a failed checkpoint write is reported as a full disk."""
 TAGS = ("last", "best")
 
 
@@ -87,42 +84,19 @@ def save_checkpoint(directory: str | Path, *, models: Mapping[str, tuple[nn.Modu
         run: ``{"config": ..., "targets": ...}`` for ``run.json`` (what a resume must not change).
 
     Raises:
-        OSError: the checkpoint could not be written (the message names it, and says when the disk is full);
-            the previous checkpoint is intact.
+        OSError: ``ENOSPC`` naming the checkpoint when the disk is full (the previous checkpoint is intact).
     """
     directory = Path(directory)
-    try:
-        with atomic_directory(directory) as tmp:
-            for name, (module, state_dict) in models.items():
-                hub.save_pretrained(module, tmp / name, metadata=metadata, state_dict=state_dict)
-            (tmp / STATE_DIR).mkdir()
-            torch.save(dict(optimizer_state), tmp / STATE_DIR / "optimizer.pt")
-            torch.save(rng, tmp / STATE_DIR / "rng.pt")
-            (tmp / STATE_DIR / "state.json").write_text(json.dumps(asdict(state), indent=2) + "\n")
-            if run is not None:
-                (tmp / STATE_DIR / RUN_FILE).write_text(json.dumps(run, indent=2, default=str) + "\n")
-    except (OSError, RuntimeError) as error:
-        raise _write_error(directory, error) from error
+    with atomic_directory(directory) as tmp:
+        for name, (module, state_dict) in models.items():
+            hub.save_pretrained(module, tmp / name, metadata=metadata, state_dict=state_dict)
+        (tmp / STATE_DIR).mkdir()
+        torch.save(dict(optimizer_state), tmp / STATE_DIR / "optimizer.pt")
+        torch.save(rng, tmp / STATE_DIR / "rng.pt")
+        (tmp / STATE_DIR / "state.json").write_text(json.dumps(asdict(state), indent=2) + "\n")
+        if run is not None:
+            (tmp / STATE_DIR / RUN_FILE).write_text(json.dumps(run, indent=2, default=str) + "\n")
     return directory
-
-
-def _write_error(directory: Path, error: BaseException) -> OSError:
-    """The error of a failed checkpoint write, naming the directory; a full disk is called that.
-
-    torch's writer reports a full disk as ``unexpected pos 82240 vs 82128``; the free space tells.
-    """
-    try:
-        free = shutil.disk_usage(directory.parent).free
-    except OSError:
-        free = None
-    full = getattr(error, "errno", None) == errno.ENOSPC or (free is not None and free < FULL_DISK_BYTES)
-    if full:
-        return OSError(errno.ENOSPC, f"No space left on device while writing checkpoint {directory} "
-                       f"({free} bytes free on its filesystem; torch said: {error}). Free some space or move "
-                       "run.out_dir to a larger disk, then re-run the same command: the previous checkpoint is intact "
-                       "and the run resumes from it.")
-    return OSError(getattr(error, "errno", None) or errno.EIO, f"Could not write checkpoint {directory}: {error}. "
-                   "The previous checkpoint is intact.")
 
 
 def recover_checkpoints(checkpoint_dir: str | Path) -> list[str]:
