@@ -11,7 +11,7 @@ from salt_vla.cli.errors import DEBUG_ENV, ErrorReportingGroup
 from salt_vla.cli.hub_cmd import probe_command, pull_command, push_command, quickstart_command
 from salt_vla.cli.plugins_cmd import plugins_command
 from salt_vla.cli.train_cmd import cache_command, train_command, train_teacher_command
-from salt_vla.plugins import PluginLoadWarning, plugin_manager, plugin_statuses
+from salt_vla.plugins import PluginLoadWarning, plugin_manager, plugin_statuses, selection_problem
 
 
 @click.group(cls=ErrorReportingGroup,
@@ -36,6 +36,9 @@ def _add_plugin_commands(group: click.Group) -> None:
         warnings.simplefilter("ignore", PluginLoadWarning)  # `salt-vla plugins` shows failures in full
         manager = plugin_manager()
         plugin_statuses()
+    problem = selection_problem()
+    if problem:  # a misspelt name would otherwise surface only as "No such command"
+        click.echo(f"warning: {problem}", err=True)
     for impl in manager.hook.register_commands.get_hookimpls():
         try:
             impl.function(**{arg: group for arg in impl.argnames})
