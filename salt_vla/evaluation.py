@@ -362,8 +362,10 @@ class EpisodeLog:
             if header is not None and logged == identity and not finished:
                 wanted = set(seeds)
                 done = {r.seed: r for r in rows if r.seed in wanted}
-        if not done:
-            atomic_write_text(path, json.dumps({"schema": EPISODES_SCHEMA, "identity": identity}) + "\n")
+        # Rewritten from what was read: a fresh log, or the continued one without a line torn by a kill.
+        lines = [json.dumps({"schema": EPISODES_SCHEMA, "identity": identity})]
+        lines += [json.dumps(done[seed].to_dict(), allow_nan=False) for seed in sorted(done)]
+        atomic_write_text(path, "\n".join(lines) + "\n")
         return cls(path, done)
 
     def append(self, result: EpisodeResult) -> None:

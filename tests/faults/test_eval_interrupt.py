@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,6 +67,23 @@ def test_ctrl_c_keeps_the_finished_episodes_and_a_rerun_continues_to_the_same_re
     assert "task.max_steps: log 120, now 100" in other.output
 
 
+def test_kill_9_loses_only_the_running_episodes(tmp_path) -> None:
+    out = tmp_path / "eval"
+    process = subprocess.Popen([sys.executable, "-m", "salt_vla", "eval-policy", *EVAL, "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while rows(out) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()
+    assert process.wait() == -signal.SIGKILL
+    done = rows(out)
+    assert 2 <= done < 8 and not (out / "report.json").exists()  # no chance to write a report, but nothing lost
+
+    rerun = CliRunner().invoke(eval_policy_command, [*EVAL, "--out", str(out)])
+    assert rerun.exit_code == 0, rerun.output
+    assert rows(out) == 8 and len(EvalReport.read(out).episodes) == 8
+
+
 class InterruptedPolicy(HoldPolicy):
     """Holds still; Ctrl-C arrives (a KeyboardInterrupt) during episode ``at``."""
 
@@ -121,3 +142,20 @@ def test_a_sweep_never_writes_two_policies_into_one_directory(tmp_path) -> None:
         evaluator.sweep(["hold", "hold"], 1, out_dir=tmp_path, progress=False)
     evaluator.sweep([HoldPolicy(), HoldPolicy()], 1, out_dir=tmp_path, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["HoldPolicy", "HoldPolicy_2"]
+
+
+def test_a_line_torn_by_a_kill_is_dropped_before_the_log_is_continued(tmp_path) -> None:
+    from salt_vla.evaluation import EpisodeLog, EpisodeResult
+
+    identity = {"policy": "hold", "episodes": 3}
+    log = EpisodeLog.open(tmp_path, identity, [0, 1, 2])
+    log.append(EpisodeResult(seed=0, outcome="timeout", steps=5, max_height=0.0))
+    log.close()
+    with open(tmp_path / "episodes.jsonl", "a") as handle:
+        handle.write('{"seed": 1, "outco')  # the process died mid-write
+
+    continued = EpisodeLog.open(tmp_path, identity, [0, 1, 2])
+    assert sorted(continued.done) == [0]
+    continued.append(EpisodeResult(seed=1, outcome="timeout", steps=5, max_height=0.0))
+    continued.close()
+    assert [r.seed for r in read_episode_log(tmp_path / "episodes.jsonl")[1]] == [0, 1]
