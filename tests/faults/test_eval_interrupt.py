@@ -85,11 +85,11 @@ def test_kill_9_loses_only_the_running_episodes(tmp_path) -> None:
 
 
 class InterruptedPolicy(HoldPolicy):
-    """Holds still; Ctrl-C arrives (a KeyboardInterrupt) during episode ``at``."""
+    """Holds still; ``error`` (Ctrl-C's KeyboardInterrupt, or a crash that is not the policy's) arrives in episode ``at``."""
 
-    def __init__(self, at: int) -> None:
+    def __init__(self, at: int, error: BaseException) -> None:
         super().__init__()
-        self.at, self.episode = at, -1
+        self.at, self.error, self.episode = at, error, -1
 
     def reset(self) -> None:
         super().reset()
@@ -97,16 +97,19 @@ class InterruptedPolicy(HoldPolicy):
 
     def act(self, observation: Observation) -> np.ndarray:
         if self.episode == self.at:
-            raise KeyboardInterrupt
+            raise self.error
         return super().act(observation)
 
 
-def test_the_api_writes_the_partial_report_too(tmp_path) -> None:
+@pytest.mark.parametrize(("error", "stopped"), [(KeyboardInterrupt(), "interrupted"),
+                                                (SystemExit("killed by the job scheduler"),
+                                                 "SystemExit: killed by the job scheduler")])
+def test_the_api_writes_the_partial_report_on_interrupt_or_crash(tmp_path, error, stopped) -> None:
     evaluator = SO101Evaluator(max_steps=5)
-    with pytest.raises(KeyboardInterrupt):
-        evaluator.evaluate(InterruptedPolicy(at=2), 4, out_dir=tmp_path, progress=False, name="hold")
+    with pytest.raises(type(error)):
+        evaluator.evaluate(InterruptedPolicy(at=2, error=error), 4, out_dir=tmp_path, progress=False, name="hold")
     partial = EvalReport.read(tmp_path)
-    assert partial.partial and [e.seed for e in partial.episodes] == [0, 1]
+    assert partial.partial and partial.stopped == stopped and [e.seed for e in partial.episodes] == [0, 1]
     finished = evaluator.evaluate(HoldPolicy(), 4, out_dir=tmp_path, progress=False, name="hold")
     assert [e.seed for e in finished.episodes] == [0, 1, 2, 3] and not finished.partial
 
