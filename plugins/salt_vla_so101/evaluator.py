@@ -5,8 +5,8 @@ any episode), runs episodes ``seed, seed + 1, ...`` (serially or in a pool of wo
 identical results), classifies each, and returns a :class:`salt_vla.evaluation.EvalReport`; with
 ``out_dir`` it also writes ``report.json``, ``report.md``, ``outcomes.png``, ``episodes.jsonl`` (each
 episode as it finishes: an interrupted evaluation keeps them, writes a partial report, and a re-run with
-the same arguments continues) and, with ``video=True``, ``videos/episode_<seed>.mp4``. :meth:`SO101Evaluator.sweep` evaluates several policies (checkpoints) into
-one table.
+the same arguments continues) and, with ``video=True``, ``videos/episode_<seed>.mp4``.
+:meth:`SO101Evaluator.sweep` evaluates several policies (checkpoints) into one table.
 
 Only the cameras the policy reads are rendered; a state-only policy runs physics only.
 """
