@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from salt_vla.cli import cli
@@ -33,7 +34,8 @@ def test_resume_refuses_another_cache_and_lists_other_changes(latent_caches, run
     assert "--allow-config-change" in changed.output
     assert (tmp_path / "run" / "config.yaml").read_text() == written
 
-    allowed = runner.invoke(cli, ["train", str(config), "optim.lr=2e-3", "run.steps=3", "--allow-config-change"])
+    with pytest.warns(UserWarning, match=r"with 2 changed setting\(s\) \(--allow-config-change\): optim.lr: was"):
+        allowed = runner.invoke(cli, ["train", str(config), "optim.lr=2e-3", "run.steps=3", "--allow-config-change"])
     assert allowed.exit_code == 0, allowed.output
     assert "Finished 3 steps" in allowed.output
     assert "lr: 0.002" in (tmp_path / "run" / "config.yaml").read_text()
