@@ -56,3 +56,16 @@ def test_a_run_killed_between_the_renames_of_a_save_resumes_from_the_previous_ch
     assert after[:4] == before  # the metrics of the first run are kept, not truncated
     # Resumed from the step-2 checkpoint (not from 0): steps 3 and 4 again, with the very same losses.
     assert after[4:] == before[2:]
+
+
+def test_recovery_keeps_the_newest_complete_checkpoint(tmp_path) -> None:
+    from salt_vla.train.state import recover_checkpoints
+
+    for name in ("last", "last.old", "best.old", ".last.abc.tmp"):  # killed during the clean-up of `last`'s swap,
+        (tmp_path / name).mkdir()                                     # and between the renames of `best`'s
+        (tmp_path / name / "marker").write_text(name)
+    actions = recover_checkpoints(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "last"]
+    assert (tmp_path / "last" / "marker").read_text() == "last"  # the swapped-in checkpoint, not the old one
+    assert (tmp_path / "best" / "marker").read_text() == "best.old"
+    assert len(actions) == 3 and recover_checkpoints(tmp_path) == []
