@@ -135,7 +135,11 @@ def _validate_tree(obj: Any, path: str, problems: list[str]) -> None:
         return
     check = getattr(obj, "validate", None)
     if callable(check):
-        problems.extend(f"{path}: {p}".lstrip(": ") if path else p for p in check())
+        try:
+            found = check()
+        except (TypeError, ValueError, AttributeError):  # a field of the wrong type, already reported
+            found = []
+        problems.extend(f"{path}: {p}".lstrip(": ") if path else p for p in found)
     for field in dataclasses.fields(obj):
         _validate_tree(getattr(obj, field.name), f"{path}.{field.name}".lstrip("."), problems)
 
@@ -144,7 +148,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "configura
     """Build ``cls`` from nested mappings, raising one :class:`ConfigError` with every problem found."""
     problems: list[str] = []
     instance = _build(cls, data, "", problems)
-    if instance is not None and not problems:
+    if instance is not None:  # range checks too, in the same pass as type errors (those sections are skipped)
         _validate_tree(instance, "", problems)
     if problems:
         raise ConfigError(problems, source)

@@ -8,6 +8,11 @@ back from ``report.json`` recomputes the same numbers. ``report.write(out_dir)``
 - ``report.md``: aggregates and per-episode tables for humans;
 - ``outcomes.png``: a bar chart of the outcome counts.
 
+With an output directory the evaluator also appends each finished episode to ``episodes.jsonl``
+(:class:`EpisodeLog`) as it completes. An interrupted or crashed evaluation writes the report of the
+episodes done, marked ``partial``; re-running the same command continues from the log, and its final
+report holds the same episodes as an uninterrupted run's.
+
 Several reports (a checkpoint sweep) become one table with :func:`sweep_table` / :func:`write_sweep`.
 """
 
@@ -27,6 +32,8 @@ from typing import Any
 from salt_vla.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 SCHEMA = "salt_vla.eval_report/1"
+EPISODES_FILE = "episodes.jsonl"
+EPISODES_SCHEMA = "salt_vla.eval_episodes/1"
 SWEEP_SCHEMA = "salt_vla.eval_sweep/1"
 Z_95 = 1.959963984540054
 
@@ -93,6 +100,8 @@ class EpisodeResult:
         ik_attempts: end-effector actions converted by IK (0 for joint-space policies).
         ik_failures: conversions whose remaining error exceeded the IK tolerance.
         ik_error_mm: mean remaining IK position error over the attempts, millimetres.
+        clipped_actions: steps whose action lay outside the joints' control ranges (clipped before use).
+        max_clip_excess: the furthest such an action reached past its range, in the action's units.
         video: path of the episode's MP4, when one was written.
     """
 
@@ -107,6 +116,8 @@ class EpisodeResult:
     ik_attempts: int = 0
     ik_failures: int = 0
     ik_error_mm: float = 0.0
+    clipped_actions: int = 0
+    max_clip_excess: float = 0.0
     video: str | None = None
 
     def __post_init__(self) -> None:
@@ -141,6 +152,8 @@ class EvalReport:
         config: the evaluation's settings (task config, thresholds, ...), JSON-friendly.
         wall_time_s: seconds for the whole evaluation (with parallel workers: less than the episodes' sum).
         created: ISO-8601 UTC time the report was made.
+        planned: episodes the evaluation was asked for (``None``: as many as it holds).
+        stopped: why a partial evaluation stopped (``"interrupted"``, or the error), else ``""``.
     """
 
     policy: str
@@ -149,6 +162,13 @@ class EvalReport:
     config: dict[str, Any] = field(default_factory=dict)
     wall_time_s: float = 0.0
     created: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    planned: int | None = None
+    stopped: str = ""
+
+    @property
+    def partial(self) -> bool:
+        """Fewer episodes than planned: the evaluation was interrupted or crashed (re-run it to continue)."""
+        return self.planned is not None and len(self.episodes) < self.planned
 
     # ------------------------------------------------------------------ aggregates
 
@@ -187,6 +207,8 @@ class EvalReport:
             "ik_failure_rate": failures / attempts if attempts else None,
             "mean_ik_error_mm": ik_error,
             "unstable_episodes": sum(e.unstable for e in self.episodes),
+            "clipped_actions": sum(e.clipped_actions for e in self.episodes),
+            "episodes_with_clipped_actions": sum(e.clipped_actions > 0 for e in self.episodes),
             "policy_errors": self.count(Outcome.POLICY_ERROR),
             "wall_time_s": self.wall_time_s,
             "episode_time_s": episode_time,
@@ -202,6 +224,9 @@ class EvalReport:
             "task": self.task,
             "created": self.created,
             "wall_time_s": self.wall_time_s,
+            "partial": self.partial,
+            "planned": self.planned,
+            "stopped": self.stopped,
             "config": self.config,
             "aggregates": self.aggregates,
             "episodes": [e.to_dict() for e in self.episodes],
@@ -221,6 +246,8 @@ class EvalReport:
             config=data.get("config", {}),
             wall_time_s=data.get("wall_time_s", 0.0),
             created=data.get("created", ""),
+            planned=data.get("planned"),
+            stopped=data.get("stopped", ""),
         )
 
     @classmethod
@@ -244,6 +271,8 @@ class EvalReport:
             "",
             f"{a['episodes']} episodes, {self.created}, {_fmt(self.wall_time_s, 1)} s wall time.",
             "",
+            *([f"**Partial: {a['episodes']} of {self.planned} episodes** ({self.stopped or 'stopped early'}). "
+               "Re-run the same command to continue from `episodes.jsonl`.", ""] if self.partial else []),
             "| metric | value |",
             "| --- | --- |",
             f"| success rate | {_pct(a['success_rate'])} (95% CI {_pct(low)} - {_pct(high)}) |",
@@ -254,6 +283,7 @@ class EvalReport:
             f"| IK failure rate | {_pct(a['ik_failure_rate'])} |",
             f"| mean IK error | {_fmt(a['mean_ik_error_mm'], 2, ' mm')} |",
             f"| unstable episodes | {a['unstable_episodes']} |",
+            f"| episodes with clipped actions | {a['episodes_with_clipped_actions']} ({a['clipped_actions']} steps) |",
             f"| episodes per minute | {_fmt(a['episodes_per_minute'], 1)} |",
             "",
             "## Outcomes",
@@ -271,6 +301,8 @@ class EvalReport:
             note = e.message.replace("|", "\\|").replace("\n", " ")
             if e.unstable:
                 note = f"UNSTABLE: {note}"
+            if e.clipped_actions:
+                note = f"{e.clipped_actions} action(s) clipped, up to {e.max_clip_excess:.3g} past the range. {note}".strip()
             lines.append(f"| {e.seed} | {e.outcome.value} | {e.steps} | {e.max_height:.3f} | {'yes' if e.picked else 'no'} "
                          f"| {e.wall_time_s:.2f} | {note} |")
         return "\n".join(lines) + "\n"
@@ -278,7 +310,8 @@ class EvalReport:
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``report.json``, ``report.md`` and ``outcomes.png`` into ``out_dir`` (atomically).
 
-        Returns the paths by kind: ``{"json": ..., "markdown": ..., "chart": ...}``.
+        The one place report files are written, partial reports included. Returns the paths by kind:
+        ``{"json": ..., "markdown": ..., "chart": ...}``.
         """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -288,6 +321,89 @@ class EvalReport:
         }
         paths["markdown"] = atomic_write_text(out / "report.md", self.to_markdown(chart="outcomes.png"))
         return paths
+
+
+class EpisodeLog:
+    """``<out_dir>/episodes.jsonl``: a header naming the evaluation, then one row per finished episode.
+
+    Rows are appended (and flushed to disk) as episodes finish, so an interrupted or killed evaluation loses
+    at most the episodes still running. :meth:`open` reads back the rows of an unfinished evaluation with
+    the same ``identity`` (policy, task, settings, seeds), which the evaluator then skips. A finished log is
+    started afresh: re-running a completed evaluation evaluates again (the policy may have changed).
+    """
+
+    def __init__(self, path: Path, done: dict[int, EpisodeResult]) -> None:
+        self.path = path
+        self.done = done
+        """Episodes read back from an earlier, interrupted run, by seed."""
+        self._file = open(path, "a", encoding="utf-8")
+
+    @classmethod
+    def open(cls, out_dir: str | os.PathLike[str], identity: dict[str, Any], seeds: Sequence[int]) -> EpisodeLog:
+        """The log of the evaluation ``identity`` in ``out_dir``, with the rows of an interrupted run read back.
+
+        Raises:
+            ValueError: ``out_dir`` holds an unfinished evaluation with other settings (it is not overwritten).
+        """
+        path = Path(out_dir) / EPISODES_FILE
+        identity = json.loads(json.dumps(identity))
+        done: dict[int, EpisodeResult] = {}
+        if path.is_file():
+            header, rows = read_episode_log(path)
+            logged = header.get("identity", {}) if header else {}
+            finished = len({r.seed for r in rows}) >= int(logged.get("episodes", 0) or 0)
+            if header is not None and logged != identity and not finished:
+                changed = _changes(logged, identity)
+                raise ValueError(
+                    f"{path} holds {len(rows)} of {logged.get('episodes')} episodes of an interrupted evaluation with "
+                    f"other settings ({'; '.join(changed)}). Re-run with the original settings to continue it, "
+                    f"choose another output directory, or delete {path.name} to start over."
+                )
+            if header is not None and logged == identity and not finished:
+                wanted = set(seeds)
+                done = {r.seed: r for r in rows if r.seed in wanted}
+        # Rewritten from what was read: a fresh log, or the continued one without a line torn by a kill.
+        lines = [json.dumps({"schema": EPISODES_SCHEMA, "identity": identity})]
+        lines += [json.dumps(done[seed].to_dict(), allow_nan=False) for seed in sorted(done)]
+        atomic_write_text(path, "\n".join(lines) + "\n")
+        return cls(path, done)
+
+    def append(self, result: EpisodeResult) -> None:
+        """Add one finished episode (durable once this returns)."""
+        self._file.write(json.dumps(result.to_dict(), allow_nan=False) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
+    """``"key.sub: log A, now B"`` for every difference (nested dicts compared key by key)."""
+    out = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            out += _changes(old, new, f"{prefix}{key}.")
+        elif old != new:
+            out.append(f"{prefix}{key}: log {old!r}, now {new!r}")
+    return out
+
+
+def read_episode_log(path: str | os.PathLike[str]) -> tuple[dict[str, Any] | None, list[EpisodeResult]]:
+    """The header and the episode rows of an ``episodes.jsonl`` (a torn last line from a kill is ignored)."""
+    header: dict[str, Any] | None = None
+    rows: list[EpisodeResult] = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if data.get("schema") == EPISODES_SCHEMA:
+            header = data
+        else:
+            rows.append(EpisodeResult.from_dict(data))
+    return header, rows
 
 
 def _pct(value: float | None) -> str:

@@ -7,6 +7,7 @@ Windows within one filesystem). A process killed mid-write leaves the previous v
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -65,7 +66,8 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     ``with atomic_directory("ckpt/last") as tmp: save_into(tmp)``. If the block raises (or the process
     dies), ``path`` keeps its previous contents. An existing ``path`` is replaced only after the new
     directory is complete; the swap leaves a window of two renames in which ``path`` is briefly absent,
-    during which ``<path>.old`` still holds the previous version.
+    during which ``<path>.old`` still holds the previous version. A write that fails on a full disk is raised
+    as ``OSError(ENOSPC)`` naming ``path`` (torch's own message would be ``unexpected pos ...``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,9 +87,45 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
         _fsync_dir(path.parent)
         if old.exists():
             shutil.rmtree(old)
-    except BaseException:
+    except BaseException as error:
+        full = isinstance(error, (OSError, RuntimeError)) and disk_full(error, path.parent)
         shutil.rmtree(tmp, ignore_errors=True)
+        if full:  # named once, by the outermost directory (a nested one's error says where it happened)
+            source = error.__cause__ if isinstance(error, NoSpaceError) and error.__cause__ else error
+            raise no_space_error(path, source) from source
         raise
+
+
+FULL_DISK_BYTES = 1 << 20
+"""Free bytes below which a failed write is reported as a full disk (torch does not say so itself)."""
+
+
+def disk_full(error: BaseException, directory: Path) -> bool:
+    """Whether ``error``, raised while writing into ``directory``, came from a full disk.
+
+    ``ENOSPC`` says so; torch's writer instead reports ``unexpected pos 82240 vs 82128``, so the free space
+    of the filesystem decides.
+    """
+    if getattr(error, "errno", None) == errno.ENOSPC:
+        return True
+    try:
+        return shutil.disk_usage(directory).free < FULL_DISK_BYTES
+    except OSError:
+        return False
+
+
+class NoSpaceError(OSError):
+    """``ENOSPC``: a write failed on a full disk; the message names what was being written."""
+
+
+def no_space_error(path: Path, error: BaseException) -> NoSpaceError:
+    """The ``ENOSPC`` error for a write of ``path`` that failed on a full disk, naming the path and the fix."""
+    try:
+        free = f"{shutil.disk_usage(path.parent).free} bytes free"
+    except OSError:
+        free = "free space unknown"
+    return NoSpaceError(errno.ENOSPC, f"No space left on device while writing {path} ({free}; the write said: {error}). "
+                   "Free some space or write to a larger disk, then re-run: the previous version is intact.")
 
 
 def recover_directory(path: str | os.PathLike[str]) -> Path | None:

@@ -95,15 +95,30 @@ def _selected_entry_points() -> list[EntryPoint]:
     names = [n.strip() for n in wanted.split(",") if n.strip()]
     if not names or names in (["0"], ["none"]):
         return []
-    unknown = sorted(set(names) - {ep.name for ep in found})
-    if unknown:
-        warnings.warn(
-            f"{ENV_VAR} names plugins that are not installed: {', '.join(unknown)}. "
-            f"Installed: {', '.join(ep.name for ep in found) or 'none'}.",
-            PluginLoadWarning,
-            stacklevel=3,
-        )
+    problem = selection_problem()
+    if problem:
+        warnings.warn(problem, PluginLoadWarning, stacklevel=3)
     return [ep for ep in found if ep.name in names]
+
+
+def selection_problem() -> str | None:
+    """What is wrong with ``SALT_VLA_PLUGINS`` (names no installed plugin has, with the closest names), or ``None``."""
+    import difflib
+
+    wanted = os.environ.get(ENV_VAR)
+    names = [n.strip() for n in (wanted or "").split(",") if n.strip()]
+    if not names or names in (["0"], ["none"]):
+        return None
+    installed = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    unknown = sorted(set(names) - set(installed))
+    if not unknown:
+        return None
+    described = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, installed, n=1)
+        described.append(f"{name} (did you mean {close[0]!r}?)" if close else name)
+    return (f"{ENV_VAR}={wanted} names plugins that are not installed: {', '.join(described)}; they are not loaded. "
+            f"Installed: {', '.join(installed) or 'none'}.")
 
 
 def _fail(status: PluginStatus, exc: BaseException, stage: str) -> None:

@@ -3,9 +3,10 @@
 ``SO101Evaluator().evaluate(policy, episodes, seed)`` checks the policy against the task (an error before
 any episode), runs episodes ``seed, seed + 1, ...`` (serially or in a pool of worker processes, with
 identical results), classifies each, and returns a :class:`salt_vla.evaluation.EvalReport`; with
-``out_dir`` it also writes ``report.json``, ``report.md``, ``outcomes.png`` and, with ``video=True``,
-``videos/episode_<seed>.mp4``. :meth:`SO101Evaluator.sweep` evaluates several policies (checkpoints) into
-one table.
+``out_dir`` it also writes ``report.json``, ``report.md``, ``outcomes.png``, ``episodes.jsonl`` (each
+episode as it finishes: an interrupted evaluation keeps them, writes a partial report, and a re-run with
+the same arguments continues) and, with ``video=True``, ``videos/episode_<seed>.mp4``.
+:meth:`SO101Evaluator.sweep` evaluates several policies (checkpoints) into one table.
 
 Only the cameras the policy reads are rendered; a state-only policy runs physics only.
 """
@@ -16,16 +17,18 @@ import multiprocessing
 import os
 import pickle
 import re
+import signal
+import sys
 import time
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from salt_vla.evaluation import EpisodeResult, EvalReport, write_sweep
+from salt_vla.evaluation import EpisodeLog, EpisodeResult, EvalReport, write_sweep
 from salt_vla.interfaces import Policy
 from salt_vla_so101.compatibility import PolicyNeeds, check_policy
 from salt_vla_so101.config import TaskConfig
@@ -106,6 +109,7 @@ _WORKER: _Runner | None = None
 
 def _init_worker(job: _Job) -> None:
     global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle (partial report)
     if job.threads_per_worker is not None:
         # Each worker would otherwise start one intra-op thread per core: N workers on N cores then run N * N
         # threads, and a policy's forward pass slows by an order of magnitude (seen with 12 workers on 16 cores).
@@ -185,7 +189,9 @@ class SO101Evaluator:
             workers: processes; results are identical to ``workers=1``. A policy object must then be
                 picklable (or pass its SPEC: each worker builds it).
             video: write ``videos/episode_<seed>.mp4`` under ``out_dir`` (needs ``out_dir``).
-            out_dir: also write the report files there.
+            out_dir: also write the report files there, and each episode to ``episodes.jsonl`` as it finishes.
+                Interrupted (Ctrl-C) or crashed, the evaluation writes the report of the episodes done, marked
+                partial; calling again with the same arguments continues from there.
             policy_kwargs: keyword arguments for ``create_policy`` when ``policy`` is a SPEC.
             name: the policy's name in the report (default: the SPEC, or the class name).
 
@@ -221,34 +227,78 @@ class SO101Evaluator:
             threads_per_worker=threads_per_worker(workers, episodes),
         )
         seeds = list(range(seed, seed + episodes))
-        bar = {"total": episodes, "desc": f"{NAME} {name}", "unit": "ep", "disable": not progress}
-        start = time.perf_counter()
-        if workers == 1:
-            runner = _Runner(job, instance)
-            results = [runner(s) for s in tqdm(seeds, **bar)]
-            runner.task.close()
-        else:
-            context = multiprocessing.get_context("spawn")  # no fork: GL contexts and torch threads do not survive it
-            with ProcessPoolExecutor(min(workers, episodes), mp_context=context, initializer=_init_worker,
-                                     initargs=(job,)) as pool:
-                results = list(tqdm(pool.map(_run_in_worker, seeds), **bar))
-        report = EvalReport(
-            policy=name,
-            task=NAME,
-            episodes=results,
-            config={
-                "task": job.task.to_dict(),
-                "thresholds": self.config.thresholds.to_dict(),
-                "action_space": needs.action_space,
-                "seed": seed,
-                "workers": workers,
-                "video": video,
-            },
-            wall_time_s=time.perf_counter() - start,
-        )
+        config = {
+            "task": job.task.to_dict(),
+            "thresholds": self.config.thresholds.to_dict(),
+            "action_space": needs.action_space,
+            "seed": seed,
+            "workers": workers,
+            "video": video,
+        }
+        log = None
+        done: dict[int, EpisodeResult] = {}
         if out_dir is not None:
+            identity = {"policy": name, "task": NAME, "episodes": episodes,
+                        **{k: v for k, v in config.items() if k != "workers"}}
+            log = EpisodeLog.open(out_dir, identity, seeds)
+            done = dict(log.done)
+        todo = [s for s in seeds if s not in done]
+        bar = {"total": episodes, "initial": len(done), "desc": f"{NAME} {name}", "unit": "ep", "disable": not progress}
+        start = time.perf_counter()
+
+        def finished(result: EpisodeResult) -> None:
+            done[result.seed] = result
+            if log is not None:
+                log.append(result)
+
+        def make_report(stopped: str = "") -> EvalReport:
+            return EvalReport(policy=name, task=NAME, episodes=[done[s] for s in seeds if s in done], config=config,
+                              wall_time_s=time.perf_counter() - start, planned=episodes, stopped=stopped)
+
+        try:
+            if todo:
+                self._run(job, instance, todo, workers, finished, bar)
+        except BaseException as exc:
+            if log is not None:
+                log.close()
+                stopped = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+                make_report(stopped).write(out_dir)
+                print(f"\n{NAME}: stopped after {len(done)} of {episodes} episodes ({stopped}); the partial report is "
+                      f"in {out_dir}. Re-run the same command to continue.", file=sys.stderr)
+            raise
+        report = make_report()
+        if log is not None:
+            log.close()
             report.write(out_dir)
         return report
+
+    @staticmethod
+    def _run(job: _Job, instance: Policy, seeds: list[int], workers: int,
+             finished: Callable[[EpisodeResult], None], bar: dict[str, Any]) -> None:
+        """Run episodes ``seeds``, calling ``finished`` with each result as soon as it is there."""
+        if workers == 1:
+            runner = _Runner(job, instance)
+            try:
+                for s in tqdm(seeds, **bar):
+                    finished(runner(s))
+            finally:
+                runner.task.close()
+            return
+        context = multiprocessing.get_context("spawn")  # no fork: GL contexts and torch threads do not survive it
+        pool = ProcessPoolExecutor(min(workers, len(seeds)), mp_context=context, initializer=_init_worker,
+                                   initargs=(job,))
+        try:
+            futures = [pool.submit(_run_in_worker, s) for s in seeds]
+            for future in tqdm(as_completed(futures), **bar):
+                finished(future.result())
+        except BaseException:
+            # Interrupted or failed: drop the queued episodes and stop the running ones now (workers ignore
+            # SIGINT so that Ctrl-C reaches only this process, which writes the partial report).
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            raise
+        pool.shutdown()
 
     @staticmethod
     def _pickled(policy: Policy, fallback: str | None = None) -> bytes | str:
@@ -278,10 +328,19 @@ class SO101Evaluator:
         """
         if not policies:
             raise ValueError("sweep needs at least one policy.")
-        reports = []
+        specs = [p for p in policies if isinstance(p, str)]
+        repeated = sorted({p for p in specs if specs.count(p) > 1})
+        if repeated:
+            raise ValueError(f"sweep got the policy {', '.join(map(repr, repeated))} more than once; its reports would "
+                             "overwrite each other. Give each policy once.")
+        reports, used = [], set()
         for policy in policies:
             label = policy if isinstance(policy, str) else type(policy).__name__
-            target = Path(out_dir) / _slug(label) if out_dir is not None else None
+            slug, number = _slug(label), 2
+            while slug in used:  # distinct SPECs with the same slug, or two objects of one class
+                slug, number = f"{_slug(label)}_{number}", number + 1
+            used.add(slug)
+            target = Path(out_dir) / slug if out_dir is not None else None
             reports.append(self.evaluate(policy, episodes, seed, out_dir=target, **options))
         if out_dir is not None:
             write_sweep(reports, out_dir)

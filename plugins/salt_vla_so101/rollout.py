@@ -8,7 +8,8 @@
    ``policy.reset()``, always, before the first action;
 3. each step: ``policy.act(obs)``; a raised exception, a wrong shape or a NaN/Inf action ends the episode
    as ``POLICY_ERROR`` with the message; end-effector actions go through IK; ``task.step``; the block's
-   height, contacts and speed are recorded; NaN state, MuJoCo warnings, a launched or tunnelling block end
+   height, contacts and speed are recorded; actions outside the joints' control ranges are clipped, and
+   counted (``clipped_actions``, ``max_clip_excess``); NaN state, MuJoCo warnings, a launched or tunnelling block end
    the episode flagged ``unstable`` with the reason;
 4. the episode stops early once success has held for ``settle_steps`` steps, else at ``max_steps``;
 5. :func:`salt_vla_so101.outcomes.classify` names the outcome.
@@ -33,6 +34,9 @@ from salt_vla_so101.config import EE_ACTION_NAMES
 from salt_vla_so101.ee import EEActionConverter
 from salt_vla_so101.outcomes import OutcomeThresholds, Trace, classify
 from salt_vla_so101.task import PickPlaceTask
+
+CLIP_TOLERANCE = 1e-3
+"""Excess (degrees, gripper percent) below which an action counts as inside the control ranges (float round-off)."""
 
 StepCallback = Callable[[Observation, np.ndarray], None]
 """``on_step(observation, action)``: the observation a policy saw and the action it returned (as float32)."""
@@ -142,7 +146,8 @@ def run_episode(
     trace = Trace(task.config.bowl_inner_radius, task.config.bowl_height)
     record_step(task, trace)
     frames = [task.render(video_camera)] if video_camera else []
-    steps = 0
+    steps = clipped = 0
+    max_excess = 0.0
     while steps < max_steps and not error:
         try:
             raw = policy.act(observation)
@@ -157,6 +162,9 @@ def run_episode(
             break
         if on_step is not None:
             on_step(observation, action.astype(np.float32))
+        excess = task.action_excess(joint_action)
+        if excess > CLIP_TOLERANCE:
+            clipped, max_excess = clipped + 1, max(max_excess, excess)
         warnings_before = warning_counts(task.data)
         observation = task.step(joint_action)
         steps += 1
@@ -184,5 +192,7 @@ def run_episode(
         ik_attempts=converter.attempts if converter else 0,
         ik_failures=converter.failures if converter else 0,
         ik_error_mm=converter.mean_error_mm if converter else 0.0,
+        clipped_actions=clipped,
+        max_clip_excess=max_excess,
     )
     return EpisodeRecord(result, trace, frames)

@@ -111,6 +111,17 @@ class PickPlaceTask:
         target[5] = low + (high - low) * action[5] / 100.0
         data.ctrl[self._actuators] = np.clip(target, self._ctrl_range[:, 0], self._ctrl_range[:, 1])
 
+    def action_excess(self, action: np.ndarray) -> float:
+        """How far ``action`` (``[6]``, LeRobot units) lies outside the control ranges :meth:`apply_action` clips
+        it to: the largest excess in the action's own units (degrees, or gripper percent); 0 when inside."""
+        action = np.asarray(action, dtype=np.float64)
+        low, high = self._ranges[5]
+        bounds = np.empty((6, 2))
+        bounds[:ARM_JOINTS] = np.degrees(self._ctrl_range[:ARM_JOINTS])
+        bounds[5] = 100.0 * (self._ctrl_range[5] - low) / (high - low)
+        excess = np.maximum(bounds[:, 0] - action, action - bounds[:, 1])
+        return float(max(0.0, excess.max()))
+
     def to_robot_units(self, joint_radians: np.ndarray) -> np.ndarray:
         """Joint positions ``[6]`` in MJCF radians -> LeRobot units (the inverse of :meth:`apply_action`)."""
         q = np.asarray(joint_radians, dtype=np.float64)

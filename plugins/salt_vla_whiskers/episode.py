@@ -11,7 +11,8 @@ At every ``every``-th control step ``t``, before the policy acts:
 Then the policy acts and the task steps, exactly as in the SO-101 evaluator (same seeding, ``bind`` for
 privileged policies, ``reset``, end-effector actions through IK); the gripper's positions form the executed
 path. A policy that raises or returns a malformed chunk or action ends the episode; what was recorded
-until then is kept, with the message in :attr:`WhiskerEpisode.error`.
+until then is kept, with the message in :attr:`WhiskerEpisode.error`. So does Ctrl-C, which also sets
+:attr:`WhiskerEpisode.interrupted`.
 
 Metrics of each prediction (:mod:`salt_vla_whiskers.metrics`): whisker spread, chunk jerk, deviation from
 the executed path over the overlapping horizon, distances from the chunk's end to the block and the bowl.
@@ -79,7 +80,8 @@ class WhiskerEpisode:
         task: the task it ran on (its ``model`` draws the frames).
         steps: one :class:`WhiskerStep` per prediction, in order.
         executed: ``[T + 1, 3]`` gripper positions after reset and after each of the ``T`` control steps.
-        error: why the episode stopped early (policy error), or ``""``.
+        error: why the episode stopped early (policy error, or ``interrupted``), or ``""``.
+        interrupted: the run was stopped by Ctrl-C (KeyboardInterrupt); ``steps`` hold what was recorded.
     """
 
     policy: str
@@ -89,6 +91,7 @@ class WhiskerEpisode:
     steps: list[WhiskerStep] = field(default_factory=list)
     executed: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     error: str = ""
+    interrupted: bool = False
 
     @property
     def dt(self) -> float:
@@ -124,6 +127,8 @@ class WhiskerEpisode:
             "control_hz": self.task.config.control_hz,
             "horizon": horizon,
             "control_steps": len(self.executed) - 1,
+            "planned_steps": self.config.episode_steps,
+            "partial": self.interrupted,
             "error": self.error,
             "config": self.config.to_dict(),
             "summary": self.summary(),
@@ -241,6 +246,9 @@ def run_whiskers(
             observation = task.step(joint)
         except Exception as exc:  # the policy's fault: keep what was recorded, say why it stopped
             episode.error = f"step {t}: {_describe(exc)}"
+            break
+        except KeyboardInterrupt:  # Ctrl-C: keep what was recorded; the caller writes it marked partial
+            episode.error, episode.interrupted = f"step {t}: interrupted", True
             break
         executed.append(task.ee_position())
     episode.executed = np.asarray(executed)

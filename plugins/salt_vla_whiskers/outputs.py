@@ -2,7 +2,8 @@
 
 - ``frames/step_<t>.png``: one frame per prediction, named by its control step;
 - ``whiskers.mp4``: the frames as H.264 video (PyAV), at ``config.frame_rate``;
-- ``metrics.json``: per-prediction metrics, their summary, the executed path and the settings;
+- ``metrics.json``: per-prediction metrics, their summary, the executed path and the settings (``partial``:
+  true when Ctrl-C stopped the run; what was recorded until then is there);
 - ``summary.png``: the metrics over the episode.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from salt_vla.io import atomic_write_bytes, atomic_write_json
-from salt_vla_whiskers.episode import WhiskerEpisode
+from salt_vla_whiskers.episode import WhiskerEpisode, WhiskerStep
 
 FRAMES_DIR = "frames"
 VIDEO = "whiskers.mp4"
@@ -77,8 +78,16 @@ def summary_png(episode: WhiskerEpisode) -> bytes:
     return buffer.getvalue()
 
 
-def write_outputs(episode: WhiskerEpisode, frames: Sequence[np.ndarray], out_dir: str | Path) -> dict[str, Any]:
+def write_frame(step: WhiskerStep, frame: np.ndarray, out_dir: str | Path) -> Path:
+    """Write the PNG of one prediction's frame (as it is drawn, so an interrupted run keeps it)."""
+    return atomic_write_bytes(Path(out_dir) / FRAMES_DIR / frame_name(step.step), png_bytes(frame))
+
+
+def write_outputs(episode: WhiskerEpisode, frames: Sequence[np.ndarray], out_dir: str | Path, *,
+                  frames_written: bool = False) -> dict[str, Any]:
     """Write the run's files into ``out_dir`` (see the module docstring); frames may be empty (no video then).
+
+    ``frames_written``: the PNGs are already there (:func:`write_frame` as each was drawn).
 
     Returns:
         ``{"frames": [png paths], "video": path | None, "metrics": path, "summary": path}``.
@@ -88,7 +97,7 @@ def write_outputs(episode: WhiskerEpisode, frames: Sequence[np.ndarray], out_dir
     out = Path(out_dir)
     if frames and len(frames) != len(episode.steps):
         raise ValueError(f"Got {len(frames)} frames for {len(episode.steps)} predictions; pass one frame per prediction.")
-    pngs = [atomic_write_bytes(out / FRAMES_DIR / frame_name(s.step), png_bytes(f))
+    pngs = [out / FRAMES_DIR / frame_name(s.step) if frames_written else write_frame(s, f, out)
             for s, f in zip(episode.steps, frames)]
     video = write_mp4(list(frames), out / VIDEO, episode.config.frame_rate) if frames else None
     document = episode.to_json()

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ import numpy as np
 from salt_vla.interfaces import Policy
 from salt_vla_whiskers.config import WhiskerConfig
 from salt_vla_whiskers.episode import WhiskerEpisode, run_whiskers
-from salt_vla_whiskers.frames import render_frames
-from salt_vla_whiskers.outputs import write_outputs
+from salt_vla_whiskers.frames import iter_frames
+from salt_vla_whiskers.outputs import METRICS, write_frame, write_outputs
 
 
 class WhiskerVisualizer:
@@ -55,12 +56,35 @@ class WhiskerVisualizer:
         """
         config = self.config.with_options(**options)
         episode = run_whiskers(policy, seed, config, progress=progress)
-        frames = render_frames(episode, progress=progress) if config.render else []
+        if episode.interrupted:  # Ctrl-C during the rollout: keep what was recorded, then stop
+            if out_dir is not None:
+                write_outputs(episode, [], out_dir)
+                _say_partial(episode, out_dir, "rollout")
+            raise KeyboardInterrupt
+        frames: list[np.ndarray] = []
+        if config.render:
+            try:
+                for frame in iter_frames(episode, progress=progress):
+                    frames.append(frame)
+                    if out_dir is not None:  # each frame as it is drawn: an interruption keeps them
+                        write_frame(episode.steps[len(frames) - 1], frame, out_dir)
+            except KeyboardInterrupt:
+                if out_dir is not None:
+                    episode.interrupted = True
+                    episode.error = f"drawing interrupted after {len(frames)} of {len(episode.steps)} frames"
+                    write_outputs(episode, [], out_dir)
+                    _say_partial(episode, out_dir, "drawing")
+                raise
         result: dict[str, Any] = {"frames": frames, "metrics": episode.metrics(), "summary": episode.summary(),
                                   "error": episode.error, "episode": episode}
         if out_dir is not None:
-            result["files"] = write_outputs(episode, frames, out_dir)
+            result["files"] = write_outputs(episode, frames, out_dir, frames_written=True)
         return result
+
+
+def _say_partial(episode: WhiskerEpisode, out_dir: str | Path, stage: str) -> None:
+    print(f"\nwhiskers: interrupted during the {stage} ({episode.error}); {len(episode.steps)} predictions written to "
+          f"{Path(out_dir) / METRICS}, marked partial. Re-run the same command for the whole episode.", file=sys.stderr)
 
 
 def whisker_frames(policy: Policy | str, seed: int = 0, **options: Any) -> list[np.ndarray]:

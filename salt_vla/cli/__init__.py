@@ -7,18 +7,22 @@ import warnings
 import click
 
 from salt_vla import __version__
+from salt_vla.cli.errors import DEBUG_ENV, ErrorReportingGroup
 from salt_vla.cli.hub_cmd import probe_command, pull_command, push_command, quickstart_command
 from salt_vla.cli.plugins_cmd import plugins_command
 from salt_vla.cli.train_cmd import cache_command, train_command, train_teacher_command
-from salt_vla.plugins import PluginLoadWarning, plugin_manager, plugin_statuses
+from salt_vla.plugins import PluginLoadWarning, plugin_manager, plugin_statuses, selection_problem
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(cls=ErrorReportingGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="salt-vla")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help=f"Show the full traceback of an error (or set {DEBUG_ENV}=1).")
+def cli(debug: bool) -> None:
     """SALT video pretraining and robot-policy evaluation.
 
-    Plugins add subcommands; `salt-vla plugins` lists what is installed.
+    Plugins add subcommands; `salt-vla plugins` lists what is installed. Errors print as one `Error:`
+    block; exit code 2 means bad input (config, arguments, files), 1 a failure of the work itself.
     """
 
 
@@ -32,6 +36,9 @@ def _add_plugin_commands(group: click.Group) -> None:
         warnings.simplefilter("ignore", PluginLoadWarning)  # `salt-vla plugins` shows failures in full
         manager = plugin_manager()
         plugin_statuses()
+    problem = selection_problem()
+    if problem:  # a misspelt name would otherwise surface only as "No such command"
+        click.echo(f"warning: {problem}", err=True)
     for impl in manager.hook.register_commands.get_hookimpls():
         try:
             impl.function(**{arg: group for arg in impl.argnames})

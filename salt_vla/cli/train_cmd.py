@@ -29,11 +29,11 @@ def _load(arguments: tuple[str, ...], stage: str):
         raise click.UsageError(str(error)) from None
 
 
-def _run(arguments: tuple[str, ...], stage: str, resume: bool) -> None:
+def _run(arguments: tuple[str, ...], stage: str, resume: bool, allow_config_change: bool) -> None:
     from salt_vla.train import train
 
     cfg = _load(arguments, stage)
-    result = train(cfg, resume=resume)
+    result = train(cfg, resume=resume, allow_config_change=allow_config_change)
     click.echo(f"Finished {result.state.step} steps; run directory: {result.out_dir}")
     if result.val_metrics:
         click.echo("validation: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.val_metrics.items())))
@@ -42,27 +42,32 @@ def _run(arguments: tuple[str, ...], stage: str, resume: bool) -> None:
 _arguments = click.argument("arguments", nargs=-1, metavar="[CONFIG] [KEY.PATH=VALUE]...")
 _resume_option = click.option("--resume/--no-resume", default=True, show_default=True,
                               help="Continue from <run.out_dir>/checkpoints/last when it exists.")
+_allow_option = click.option("--allow-config-change", is_flag=True,
+                             help="Resume although settings such as optim.lr or run.steps changed (listed in a warning). "
+                                  "A change of the model or its targets is always refused.")
 
 
 @click.command("train")
 @_arguments
 @_resume_option
-def train_command(arguments: tuple[str, ...], resume: bool) -> None:
+@_allow_option
+def train_command(arguments: tuple[str, ...], resume: bool, allow_config_change: bool) -> None:
     """Stage 2: train a SALT student (CONFIG is YAML; OVERRIDES are key.path=value).
 
     \b
     salt-vla train run.yaml optim.lr=3e-4 run.out_dir=runs/vitb
     torchrun --nproc_per_node 8 -m salt_vla train run.yaml
     """
-    _run(arguments, "salt", resume)
+    _run(arguments, "salt", resume, allow_config_change)
 
 
 @click.command("train-teacher")
 @_arguments
 @_resume_option
-def train_teacher_command(arguments: tuple[str, ...], resume: bool) -> None:
+@_allow_option
+def train_teacher_command(arguments: tuple[str, ...], resume: bool, allow_config_change: bool) -> None:
     """Stage 1: train a pixel-reconstruction teacher (the encoder becomes teacher `checkpoint`)."""
-    _run(arguments, "teacher", resume)
+    _run(arguments, "teacher", resume, allow_config_change)
 
 
 @click.command("cache")

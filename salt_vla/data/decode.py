@@ -160,8 +160,9 @@ class VideoReader:
         if previous is None:
             raise VideoDecodeError(self.path, "no frame could be decoded")
         # The stream ended before a wanted frame. A frame or two is the frame-count estimate's error
-        # (filled by repeating the last frame); more means the file is truncated.
-        last, expected = self._index(previous), min(wanted[len(out)], self.info.num_frames - 1)
+        # (filled by repeating the last frame); more means the file is truncated. Measured to the *last*
+        # wanted frame: measured to the next one, a cut clip came back as up to T - 1 copies of one frame.
+        last, expected = self._index(previous), min(wanted[-1], self.info.num_frames - 1)
         if expected - last > max(2, self.info.num_frames // 20):
             raise VideoDecodeError(self.path, f"truncated: frames end at {last}, the header promises {self.info.num_frames}")
         while len(out) < len(wanted):

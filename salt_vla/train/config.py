@@ -24,6 +24,13 @@ class DataSection:
         loader: ``auto`` (pinned-memory threads when a clip cache makes decoding unnecessary, else a DataLoader
             with ``num_workers`` processes), ``dataloader`` or ``pinned_threads``.
         loader_threads: gathering threads of the pinned loader.
+        latent_dtype / latent_teacher: what the run expects of its latent caches: their storage type
+            (``float16``, ``bfloat16``, ``float8_e4m3``) and their teacher's fingerprint (as ``salt-vla cache``
+            prints it); a cache that differs is refused, with every other difference, before any step.
+            ``None``: not checked (a resumed run still refuses a cache other than its checkpoint's).
+        skip_cache_verify: do not check the caches' shard checksums when training opens them (by default
+            they are checked once, in parallel: a flipped byte would otherwise train silently). Only for
+            caches too large to hash at every start that were verified another way.
     """
 
     dataset: str = "synthetic_physics"
@@ -38,6 +45,9 @@ class DataSection:
     clip_cache: str | None = None
     loader: Literal["auto", "dataloader", "pinned_threads"] = "auto"
     loader_threads: int = 4
+    latent_dtype: Literal["float16", "bfloat16", "float8_e4m3"] | None = None
+    latent_teacher: str | None = None
+    skip_cache_verify: bool = False
 
     def validate(self) -> list[str]:
         problems = []

@@ -15,6 +15,7 @@ optimizer state, so the loss sequence continues as if never interrupted.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
 import time
@@ -36,6 +37,7 @@ from salt_vla.models import MaskedPredictor, PixelMAE, PixelMAEConfig, Predictor
 from salt_vla.objectives import LatentLoss
 from salt_vla.optim import make_adamw
 from salt_vla.schedules import CosineRamp, WarmupCosine
+from salt_vla.train.changes import check_resume
 from salt_vla.train.config import TrainConfig
 from salt_vla.train.distributed import (
     DistInfo,
@@ -53,6 +55,7 @@ from salt_vla.train.state import (
     TrainingState,
     capture_rng,
     load_checkpoint,
+    recover_checkpoints,
     restore_rng,
     save_checkpoint,
 )
@@ -127,15 +130,23 @@ class Trainer:
     Args:
         config: the run's configuration.
         resume: continue from ``<out_dir>/checkpoints/last`` when it exists (``False`` refuses to overwrite it).
+        allow_config_change: resume even though fields such as the learning rate or the number of steps differ
+            from the checkpoint's run (they are listed in a warning). A change to the model or its targets is
+            always refused (see :mod:`salt_vla.train.changes`).
     """
 
-    def __init__(self, config: TrainConfig, *, resume: bool = True) -> None:
+    def __init__(self, config: TrainConfig, *, resume: bool = True, allow_config_change: bool = False) -> None:
         self.config = config
+        self.allow_config_change = allow_config_change
         cfg = config
         self.info: DistInfo = init_distributed(cfg.run.device)
         self.device = self.info.device
         self.out_dir = Path(cfg.run.out_dir)
         self.checkpoint_dir = self.out_dir / "checkpoints"
+        if self.info.is_main:  # before looking for `last`: a save killed mid-swap left it as `last.old`
+            for action in recover_checkpoints(self.checkpoint_dir):
+                warnings.warn(f"Checkpoint recovery: {action}.", stacklevel=2)
+        barrier(self.info)
         if not resume and (self.checkpoint_dir / "last").exists():
             raise FileExistsError(f"{self.checkpoint_dir / 'last'} exists; resume, or choose another run.out_dir.")
         _seed_everything(cfg.run.seed)  # identical initial weights on every rank (FSDP does not broadcast them)
@@ -144,19 +155,22 @@ class Trainer:
             else contextlib.nullcontext
         self.precision = "bf16" if use_bf16 else "fp32"
 
-        self.train_set, self.base_train_set = self._dataset(cfg.data.args, cfg.data.latent_cache, cfg.data.clip_cache)
-        self.val_set = None
+        self.base_train_set = salt_vla.create_dataset(cfg.data.dataset, **cfg.data.args)
+        base_val = None
         if cfg.data.val_args is not None:
-            self.val_set, _ = self._dataset({**cfg.data.args, **cfg.data.val_args}, cfg.data.val_latent_cache, None)
+            base_val = salt_vla.create_dataset(cfg.data.dataset, **{**cfg.data.args, **cfg.data.val_args})
         first = self.base_train_set.item(0, epoch=0)
         self.clip_shape = tuple(first["video"].shape)  # (C, T, H, W)
-        self.pinned_loader = cfg.data.loader == "pinned_threads" or (cfg.data.loader == "auto" and bool(cfg.data.clip_cache))
-        if not self.pinned_loader:
-            self._check_shared_memory(first)
 
         student = salt_vla.create_encoder(cfg.student.name, pretrained=cfg.student.pretrained,
                                           grad_checkpointing=cfg.student.grad_checkpointing, **cfg.student.args)
         self.grid = student.grid(*self.clip_shape[1:])
+        # Caches are opened once the student's grid is known: one check lists every difference at once.
+        self.train_set = self._cached(self.base_train_set, cfg.data.latent_cache, cfg.data.clip_cache)
+        self.val_set = None if base_val is None else self._cached(base_val, cfg.data.val_latent_cache, None)
+        self.pinned_loader = cfg.data.loader == "pinned_threads" or (cfg.data.loader == "auto" and bool(cfg.data.clip_cache))
+        if not self.pinned_loader:
+            self._check_shared_memory(first)
         self.teacher = None
         if cfg.stage == "teacher":
             model: nn.Module = PixelMAE(PixelMAEConfig(student.config, cfg.decoder.dim, cfg.decoder.depth,
@@ -217,15 +231,22 @@ class Trainer:
                                  wandb_project=cfg.run.wandb_project, config=to_dict(cfg), resume=resumed)
 
     # -- construction helpers -------------------------------------------------------------------------
-    def _dataset(self, args: dict[str, Any], latent_cache: str | None, clip_cache: str | None) -> tuple[Any, Any]:
-        base = salt_vla.create_dataset(self.config.data.dataset, **args)
+    def _cached(self, base: Any, latent_cache: str | None, clip_cache: str | None) -> Any:
+        """``base``, or ``base`` served from its latent (and clip) cache: checked to fit the run, checksums verified."""
         if latent_cache is None:
-            return base, base
-        from salt_vla.cache import CachedClipDataset, ClipCache, LatentCache
+            return base
+        from salt_vla.cache import CachedClipDataset, ClipCache, LatentCache, cache_requirements
 
+        data = self.config.data
         cache = LatentCache(latent_cache)
+        cache.check_compatible(cache_requirements(dataset=base, grid=self.grid, dtype=data.latent_dtype,
+                                                  teacher=data.latent_teacher))
         clips = ClipCache(clip_cache) if clip_cache else None
-        return CachedClipDataset(base, cache, clips=clips), base
+        if not data.skip_cache_verify:  # once per start, each rank its share of the shards
+            for opened in (cache, clips):
+                if opened is not None:
+                    opened.verify(rank=self.info.rank, world_size=self.info.world_size)
+        return CachedClipDataset(base, cache, clips=clips)
 
     def _check_shared_memory(self, item: dict[str, Any]) -> None:
         """Refuse a DataLoader setup whose in-flight batches would not fit /dev/shm (the seed runs' bus errors)."""
@@ -241,12 +262,8 @@ class Trainer:
     def _target_width(self, student: nn.Module) -> int:
         """Latent width of the targets; checks teacher/cache grids against the student's before any step."""
         cfg = self.config
-        if cfg.data.latent_cache:
-            from salt_vla.cache import cache_requirements
-
-            cache = self.train_set.cache
-            cache.check_compatible(cache_requirements(dataset=self.base_train_set, grid=self.grid))
-            return int(cache.metadata["latent_dim"])
+        if cfg.data.latent_cache:  # checked against the run when opened (see _cached)
+            return int(self.train_set.cache.metadata["latent_dim"])
         with torch.random.fork_rng(devices=[]):  # building the teacher must not shift the student/predictor init
             self.teacher = salt_vla.create_teacher(cfg.teacher.name, **cfg.teacher.args)
         if isinstance(self.teacher, nn.Module):
@@ -327,7 +344,7 @@ class Trainer:
                 self.state.nonfinite_skipped += 1
                 return torch.cat([torch.stack([loss, grad_norm]), per_set])
         else:
-            self.finite.record(self.state.step, finite)
+            self.finite.record(self.state.step + 1, finite)  # the step number the metrics log
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return torch.cat([torch.stack([loss, grad_norm]), per_set])
@@ -505,7 +522,7 @@ class Trainer:
         if self.info.is_main:
             metadata = {"training_config": to_dict(self.config), "step": self.state.step, "stage": self.config.stage}
             save_checkpoint(path, models=models, optimizer_state=optimizer_state, state=self.state, rng=rng,
-                            metadata=metadata)
+                            metadata=metadata, run=self._run_identity())
         barrier(self.info)
         if tag == "last":
             self.last_good_checkpoint = path
@@ -522,8 +539,27 @@ class Trainer:
             self.state.best_metric, self.state.best_step = value, self.state.step
             self.save("best")
 
+    def _run_identity(self) -> dict[str, Any]:
+        """What ``run.json`` stores: the resolved configuration and the identity of the targets."""
+        targets: dict[str, Any] = {}
+        if self.config.data.latent_cache:
+            metadata = self.train_set.cache.metadata
+            targets = {"teacher": (metadata.get("teacher") or {}).get("fingerprint"), "grid": list(metadata["grid"]),
+                       "latent_dim": int(metadata["latent_dim"]), "dtype": metadata["dtype"]}
+        elif self.teacher is not None:
+            fingerprint = getattr(self.teacher, "fingerprint", None)
+            targets = {"teacher": fingerprint() if callable(fingerprint) else None, "grid": list(self.grid),
+                       "latent_dim": int(self.teacher.latent_dim)}
+        return json.loads(json.dumps({"config": to_dict(self.config), "targets": targets}, default=str))
+
     def _restore(self, path: Path) -> None:
         loaded = load_checkpoint(path, self.model_names)
+        if loaded.run is not None:
+            changed = check_resume(loaded.run, self._run_identity(), checkpoint=str(path),
+                                   allow_config_change=self.allow_config_change)
+            if changed:
+                warnings.warn(f"Resuming {path} with {len(changed)} changed setting(s) (--allow-config-change): "
+                              + "; ".join(changed), stacklevel=2)
         model = unwrap(self.model)
         if self.config.stage == "teacher":
             full = loaded.models["teacher"]
@@ -545,6 +581,6 @@ class Trainer:
         self.last_good_checkpoint = path
 
 
-def train(config: TrainConfig, *, resume: bool = True) -> TrainResult:
-    """Build a :class:`Trainer` for ``config`` and run it."""
-    return Trainer(config, resume=resume).fit()
+def train(config: TrainConfig, *, resume: bool = True, allow_config_change: bool = False) -> TrainResult:
+    """Build a :class:`Trainer` for ``config`` and run it (arguments as :class:`Trainer`'s)."""
+    return Trainer(config, resume=resume, allow_config_change=allow_config_change).fit()

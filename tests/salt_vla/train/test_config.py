@@ -28,7 +28,10 @@ def test_every_problem_is_reported_at_once():
     assert any("optim.warmup_step: unknown key; did you mean 'warmup_steps'" in p for p in problems)
     assert any("run.precision: 'bf61' is not one of" in p and "did you mean 'bf16'" in p for p in problems)
     assert any("stagee: unknown key; did you mean 'stage'" in p for p in problems)
-    assert len(problems) == 4
+    # The range and consistency checks run in the same pass (a section with a mistyped field is skipped).
+    assert "stage 'salt' needs targets: set teacher.name (live teacher) or data.latent_cache" in problems
+    assert "optim.warmup_steps=500 exceeds run.steps=10" in problems
+    assert len(problems) == 6
 
 
 def test_semantic_checks_are_collected_too():

@@ -137,7 +137,7 @@ def test_nonfinite_loss_stops_naming_step_and_checkpoint_or_is_skipped(tmp_path,
                          run={"steps": 6, "checkpoint_every": 2, "on_nonfinite": mode})
     with plugins.registered(_PoisonPlugin(), "poison"):
         if mode == "stop":
-            with pytest.raises(NonFiniteLossError, match=r"step 4\. Last good checkpoint: .*checkpoints/last"):
+            with pytest.raises(NonFiniteLossError, match=r"step 5\. Last good checkpoint: .*checkpoints/last"):
                 train(from_dict(TrainConfig, config))
             state = json.loads((tmp_path / mode / "checkpoints/last/training_state/state.json").read_text())
             assert state["step"] == 4  # the poisoned update was never saved
