@@ -7,7 +7,8 @@ back from ``report.json`` recomputes the same numbers. ``report.write(out_dir)``
 - ``report.json``: machine-readable, ``{"schema", "policy", "task", "config", "aggregates", "episodes"}``;
 - ``report.md``: aggregates and per-episode tables for humans;
 - ``outcomes.png``: a bar chart of the outcome counts;
-- ``report.html``: one page to look at and share, videos grouped by outcome (:mod:`salt_vla.report_html`).
+- ``report.html``: one page to look at and share, videos grouped by outcome (:mod:`salt_vla.report_html`);
+- ``eval_info.json``: the rows and success percentage in LeRobot's ``lerobot-eval`` layout (:mod:`salt_vla.eval_info`).
 
 Several reports (a checkpoint sweep) become one table with :func:`sweep_table` / :func:`write_sweep`.
 """
@@ -277,10 +278,11 @@ class EvalReport:
         return "\n".join(lines) + "\n"
 
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write ``report.json``, ``report.md``, ``outcomes.png`` and ``report.html`` into ``out_dir`` (atomically).
+        """Write ``report.json``, ``report.md``, ``outcomes.png``, ``report.html`` and ``eval_info.json`` (atomically).
 
-        Returns the paths by kind: ``{"json", "markdown", "chart", "html"}``.
+        Returns the paths by kind: ``{"json", "markdown", "chart", "html", "eval_info"}``.
         """
+        from salt_vla.eval_info import write_eval_info
         from salt_vla.report_html import write_report_html
 
         out = Path(out_dir)
@@ -291,6 +293,7 @@ class EvalReport:
         }
         paths["markdown"] = atomic_write_text(out / "report.md", self.to_markdown(chart="outcomes.png"))
         paths["html"] = write_report_html(self, out)
+        paths["eval_info"] = write_eval_info(self, out)
         return paths
 
     def _repr_html_(self) -> str:

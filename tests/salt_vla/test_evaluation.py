@@ -120,7 +120,8 @@ def test_write_produces_json_markdown_and_chart(tmp_path) -> None:
     report = _seed_log_report()
     report.episodes.append(_row(30, Outcome.POLICY_ERROR, message="step 3: policy.act raised KeyError: 'x'"))
     paths = report.write(tmp_path / "out")
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"report.json", "report.md", "outcomes.png", "report.html"}
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"report.json", "report.md", "outcomes.png", "report.html",
+                                                             "eval_info.json"}
     assert paths["chart"].read_bytes().startswith(PNG_MAGIC)
     document = json.loads(paths["json"].read_text())
     assert [e["seed"] for e in document["episodes"]] == list(range(31))

@@ -29,7 +29,7 @@ def test_eval_policy_end_to_end_through_the_salt_vla_program(tmp_path) -> None:
     document = json.loads((out / "report.json").read_text())
     assert [e["seed"] for e in document["episodes"]] == [5, 6]
     assert document["aggregates"]["outcome_counts"]["never_picked_up"] == 2
-    assert {p.name for p in out.iterdir()} == {"report.json", "report.md", "outcomes.png", "report.html"}
+    assert {p.name for p in out.iterdir()} == {"report.json", "report.md", "outcomes.png", "report.html", "eval_info.json"}
 
 
 def test_eval_policy_errors_list_the_choices(tmp_path) -> None:
