@@ -69,7 +69,8 @@ def eval_policy_command(policies: tuple[str, ...], episodes: int, seed: int, max
     except (PolicyMismatchError, PluginError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(sweep_table(reports), nl=False)
-    click.echo(f"Report written to {out}")
+    page = "report.html" if len(policies) == 1 else "sweep.html"
+    click.echo(f"Report written to {out}; open {out / page} in a browser to watch the episodes")
 
 
 @click.command("record")

@@ -24,7 +24,7 @@ def test_eval_policy_end_to_end_through_the_salt_vla_program(tmp_path) -> None:
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "`hold`" in result.stdout and f"Report written to {out}" in result.stdout
+    assert "`hold`" in result.stdout and f"Report written to {out}; open {out / 'report.html'}" in result.stdout
     assert "so101_pick_place hold" in result.stderr  # the progress bar
     document = json.loads((out / "report.json").read_text())
     assert [e["seed"] for e in document["episodes"]] == [5, 6]
