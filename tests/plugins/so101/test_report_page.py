@@ -41,7 +41,7 @@ class Chromium:
 
         self.log = (profile / "chromium.log").open("w")
         self.process = subprocess.Popen(
-            [executable, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio",
+            [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--mute-audio",
              "--autoplay-policy=no-user-gesture-required", "--remote-debugging-port=0",
              f"--user-data-dir={profile}", "about:blank"],
             stdout=self.log, stderr=subprocess.STDOUT,
