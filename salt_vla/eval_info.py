@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from salt_vla.evaluation import EvalReport, Outcome
 from salt_vla.io import atomic_write_json
-
-if TYPE_CHECKING:
-    from salt_vla.evaluation import EvalReport
 
 EVAL_INFO = "eval_info.json"
 TASK_ID = 0
@@ -35,8 +33,6 @@ TASK_ID = 0
 
 def eval_info(report: EvalReport) -> dict[str, Any]:
     """The ``eval_info.json`` document of ``report`` (see the module docstring)."""
-    from salt_vla.evaluation import Outcome
-
     episodes = report.episodes
     n = len(episodes)
     successes = [e.outcome is Outcome.SUCCESS for e in episodes]

@@ -22,13 +22,10 @@ import os
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from salt_vla.evaluation import EpisodeResult, EvalReport, Outcome, _fmt, _pct
 from salt_vla.io import atomic_write_text
-
-if TYPE_CHECKING:
-    from salt_vla.evaluation import EpisodeResult, EvalReport
 
 REPORT_PAGE = "report.html"
 SWEEP_PAGE = "sweep.html"
@@ -64,14 +61,6 @@ text-decoration:none;color:#1d1d1f}
 .svr #svr-differ:checked ~ table tr.same{display:none}
 .svr svg text{font-family:system-ui,sans-serif}
 """
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
-
-
-def _fmt(value: float | None, digits: int, unit: str = "") -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
 
 
 def _badge(outcome: str) -> str:
@@ -286,8 +275,6 @@ def notebook_html(report: EvalReport) -> str:
 
 def write_report_html(report: EvalReport | str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None) -> Path:
     """Write ``report.html`` into ``out_dir`` (atomically); ``report`` may be a report directory to rebuild."""
-    from salt_vla.evaluation import EvalReport
-
     if not isinstance(report, EvalReport):
         out_dir = out_dir if out_dir is not None else report
         report = EvalReport.read(report)
@@ -315,8 +302,6 @@ def _report_dirs(reports: Sequence[EvalReport], out: Path) -> list[Path | None]:
 def sweep_body(reports: Sequence[EvalReport], out_dir: str | os.PathLike[str],
                report_dirs: Sequence[str | os.PathLike[str] | None] | None = None) -> str:
     """The sweep page's content (see the module docstring)."""
-    from salt_vla.evaluation import Outcome
-
     out = Path(out_dir)
     dirs = [Path(d) if d is not None else None for d in report_dirs] if report_dirs is not None else _report_dirs(reports, out)
     outcomes = [o.value for o in Outcome]
