@@ -6,7 +6,9 @@ back from ``report.json`` recomputes the same numbers. ``report.write(out_dir)``
 
 - ``report.json``: machine-readable, ``{"schema", "policy", "task", "config", "aggregates", "episodes"}``;
 - ``report.md``: aggregates and per-episode tables for humans;
-- ``outcomes.png``: a bar chart of the outcome counts.
+- ``outcomes.png``: a bar chart of the outcome counts;
+- ``report.html``: one page to look at and share, videos grouped by outcome (:mod:`salt_vla.report_html`);
+- ``eval_info.json``: the rows and success percentage in LeRobot's ``lerobot-eval`` layout (:mod:`salt_vla.eval_info`).
 
 With an output directory the evaluator also appends each finished episode to ``episodes.jsonl``
 (:class:`EpisodeLog`) as it completes. An interrupted or crashed evaluation writes the report of the
@@ -308,11 +310,14 @@ class EvalReport:
         return "\n".join(lines) + "\n"
 
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-        """Write ``report.json``, ``report.md`` and ``outcomes.png`` into ``out_dir`` (atomically).
+        """Write ``report.json``, ``report.md``, ``outcomes.png``, ``report.html`` and ``eval_info.json`` (atomically).
 
         The one place report files are written, partial reports included. Returns the paths by kind:
-        ``{"json": ..., "markdown": ..., "chart": ...}``.
+        ``{"json", "markdown", "chart", "html", "eval_info"}``.
         """
+        from salt_vla.eval_info import write_eval_info
+        from salt_vla.report_html import write_report_html
+
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {
@@ -320,7 +325,15 @@ class EvalReport:
             "chart": atomic_write_bytes(out / "outcomes.png", outcome_chart_png(self)),
         }
         paths["markdown"] = atomic_write_text(out / "report.md", self.to_markdown(chart="outcomes.png"))
+        paths["html"] = write_report_html(self, out)
+        paths["eval_info"] = write_eval_info(self, out)
         return paths
+
+    def _repr_html_(self) -> str:
+        """The summary table, outcome chart and episodes by outcome, for a notebook cell."""
+        from salt_vla.report_html import notebook_html
+
+        return notebook_html(self)
 
 
 class EpisodeLog:
@@ -463,32 +476,70 @@ def sweep_table(reports: Sequence[EvalReport]) -> str:
 
 
 def sweep_chart_png(reports: Sequence[EvalReport]) -> bytes:
-    """Success rate per report with Wilson 95% error bars (PNG bytes)."""
+    """Success rate per report with Wilson 95% error bars, successes/episodes under each bar (PNG bytes)."""
     from matplotlib.figure import Figure
 
     rows = sweep_rows(reports)
-    figure = Figure(figsize=(max(4.0, 0.9 * len(rows) + 2), 3.2))
+    figure = Figure(figsize=(max(4.0, 0.9 * len(rows) + 2), 3.6))
     axes = figure.subplots()
     rates = [r["success_rate"] for r in rows]
     errors = [[max(0.0, r["success_rate"] - r["success_ci95"][0]) for r in rows],
               [max(0.0, r["success_ci95"][1] - r["success_rate"]) for r in rows]]
     axes.bar(range(len(rows)), rates, yerr=errors, capsize=4, color="#1565c0")
-    axes.set_xticks(range(len(rows)), [r["policy"] for r in rows], rotation=30, ha="right", fontsize=8)
-    axes.set_ylim(0, 1)
+    for i, row in enumerate(rows):
+        axes.annotate(_pct(row["success_rate"]), (i, row["success_ci95"][1]), xytext=(0, 3), textcoords="offset points",
+                      ha="center", fontsize=8)
+    labels = [f"{r['policy']}\n{r['outcome_counts'][Outcome.SUCCESS.value]}/{r['episodes']} episodes" for r in rows]
+    axes.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=8)
+    axes.set_ylim(0, 1.12)
     axes.set_ylabel("success rate (95% CI)")
+    axes.set_title(f"Success rate per policy, {_episode_counts(rows)}", fontsize=10)
     return _png(figure)
 
 
+def _episode_counts(rows: Sequence[dict[str, Any]]) -> str:
+    counts = sorted({r["episodes"] for r in rows})
+    return f"{counts[0]} episodes each" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} episodes"
+
+
+def outcome_breakdown_table(reports: Sequence[EvalReport]) -> str:
+    """A Markdown table of the outcome counts (and shares) of each report, one row each."""
+    outcomes = [o.value for o in Outcome]
+    lines = ["| policy | " + " | ".join(outcomes) + " |", "|" + " --- |" * (len(outcomes) + 1)]
+    for row in sweep_rows(reports):
+        n = max(row["episodes"], 1)
+        cells = [f"{row['outcome_counts'][o]} ({_pct(row['outcome_counts'][o] / n)})" for o in outcomes]
+        lines.append(f"| `{row['policy']}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_markdown(reports: Sequence[EvalReport], *, chart: str | None = "sweep.png") -> str:
+    """``sweep.md``: the comparison table, the chart and the outcome breakdown per policy."""
+    rows = sweep_rows(reports)
+    seeds = sorted({e.seed for r in reports for e in r.episodes})
+    span = f", seeds {seeds[0]}-{seeds[-1]}" if seeds else ""
+    lines = [f"# Sweep: {len(rows)} policies, {_episode_counts(rows)}{span}", "", sweep_table(reports)]
+    if chart:
+        lines += [f"![success rates]({chart})", ""]
+    lines += ["## Outcomes per policy", "", outcome_breakdown_table(reports)]
+    return "\n".join(lines)
+
+
 def write_sweep(reports: Sequence[EvalReport], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``sweep.json``, ``sweep.md`` (the table) and ``sweep.png`` into ``out_dir`` (atomically)."""
+    """Write ``sweep.json``, ``sweep.md`` (tables), ``sweep.png`` and ``sweep.html`` into ``out_dir`` (atomically).
+
+    ``sweep.html`` links each policy's ``report.html`` and videos found in the subdirectories of ``out_dir``.
+    """
+    from salt_vla.report_html import write_sweep_html
+
     if not reports:
         raise ValueError("write_sweep needs at least one report.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     document = {"schema": SWEEP_SCHEMA, "rows": sweep_rows(reports)}
-    markdown = "# Sweep\n\n" + sweep_table(reports) + "\n![success rates](sweep.png)\n"
     return {
         "json": atomic_write_json(out / "sweep.json", document),
         "chart": atomic_write_bytes(out / "sweep.png", sweep_chart_png(reports)),
-        "markdown": atomic_write_text(out / "sweep.md", markdown),
+        "markdown": atomic_write_text(out / "sweep.md", sweep_markdown(reports)),
+        "html": write_sweep_html(reports, out),
     }

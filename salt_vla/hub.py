@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import ModelHubMixin
 from torch import nn
 
 from salt_vla.io import atomic_directory
@@ -53,6 +54,14 @@ def _model_types() -> dict[str, ModelType]:
     }
 
 
+def model_type_of_class(cls: type) -> str:
+    for name, spec in _model_types().items():
+        if issubclass(cls, spec.cls):
+            return name
+    raise CheckpointError(f"{cls.__name__} has no checkpoint format; saveable types: "
+                          f"{', '.join(t.cls.__name__ for t in _model_types().values())}.")
+
+
 def model_type_of(model: nn.Module) -> str:
     for name, spec in _model_types().items():
         if isinstance(model, spec.cls):  # FSDP2 wraps classes in subclasses (FSDPVideoViT)
@@ -61,21 +70,91 @@ def model_type_of(model: nn.Module) -> str:
                           f"{', '.join(t.cls.__name__ for t in _model_types().values())}.")
 
 
-def _card(config: Mapping[str, Any], name: str) -> str:
+def _hub_id(value: Any) -> str | None:
+    """``"org/name"`` of an ``hf-hub:org/name[@rev]`` string, else ``None``."""
+    if isinstance(value, str) and value.startswith("hf-hub:"):
+        try:
+            return parse_source(value).repo_id
+        except WeightSourceError:
+            return None
+    return None
+
+
+def _hub_ids(tree: Any) -> list[str]:
+    """Every ``hf-hub:`` id in a JSON-like tree, in order, once each."""
+    found: list[str] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, Mapping):
+            stack[:0] = list(node.values())
+        elif isinstance(node, list | tuple):
+            stack[:0] = list(node)
+        elif (repo := _hub_id(node)) and repo not in found:
+            found.append(repo)
+    return found
+
+
+def _probe_results(meta: Mapping[str, Any], dataset: str, model_name: str) -> list[Any]:
+    """Probe accuracies as model-index results (``{"time_arrow": 0.9}`` or ``{"time_arrow": {"accuracy": ...}}``)."""
+    from huggingface_hub import EvalResult
+
+    results = []
+    for probe, value in (meta.get("probes") or {}).items():
+        accuracy = value.get("accuracy") if isinstance(value, Mapping) else value
+        if not isinstance(accuracy, int | float) or isinstance(accuracy, bool):
+            continue
+        results.append(EvalResult(
+            task_type="video-classification", task_name=f"{probe} linear probe on frozen features",
+            dataset_type=dataset, dataset_name=f"{dataset} (probe test split)",
+            metric_type="accuracy", metric_name=f"{probe} probe accuracy", metric_value=float(accuracy),
+        ))
+    return results
+
+
+def model_card(config: Mapping[str, Any], name: str) -> Any:
+    """The ``README.md`` of a checkpoint as a :class:`huggingface_hub.ModelCard`.
+
+    Its metadata: ``library_name``, ``license`` (``metadata["license"]``, default ``apache-2.0``), ``tags``,
+    ``datasets`` (``metadata["datasets"]``, else the ``hf-hub:`` ids in the training data's arguments),
+    ``base_model`` (``metadata["base_model"]``, else the ``hf-hub:`` teacher of a distilled student) and the
+    probe accuracies (``metadata["probes"]``) as model-index results.
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
     meta = config.get("metadata") or {}
+    training = meta.get("training_config") or {}
+    data = training.get("data") or {}
+    dataset = str(data.get("dataset") or meta.get("dataset") or "unspecified")
+    teacher = training.get("teacher") or {}
+    teacher_ids = _hub_ids(teacher.get("args") or {})
+    base_model = meta.get("base_model") or (teacher_ids[0] if teacher_ids else None)
+    datasets = list(meta.get("datasets") or _hub_ids(data.get("args") or {}))
+    tags = [LIBRARY, "video", "self-supervised", "salt", str(config["model_type"])]
+    if base_model:
+        tags.append("distillation")
+    results = _probe_results(meta, dataset, name)
+    card_data = ModelCardData(
+        library_name=LIBRARY, license=meta.get("license", "apache-2.0"), tags=tags, datasets=datasets or None,
+        base_model=base_model, model_name=name if results else None, eval_results=results or None,
+    )
     lines = [
-        "---", f"library_name: {LIBRARY}", "tags:", "- video", "- self-supervised", "- salt", f"- {config['model_type']}", "---",
-        "", f"# {name}", "",
-        f"A `{config['model_type']}` checkpoint made with salt-vla {config['library_version']}.", "",
-        "```python", "from salt_vla.hub import from_pretrained", "",
-        f'model = from_pretrained("hf-hub:<org>/{name}")  # or "local-dir:<path>"', "```", "",
+        f"# {name}", "",
+        f"A `{config['model_type']}` checkpoint made with salt-vla {config['library_version']}"
+        + (f", a student distilled from the frozen teacher [`{base_model}`](https://huggingface.co/{base_model})"
+           if base_model else "") + ".", "",
+        "```python", f"from salt_vla.models import {_model_types()[config['model_type']].cls.__name__}", "",
+        f'model = {_model_types()[config["model_type"]].cls.__name__}.from_pretrained("<org>/{name}")  # or a local directory',
+        "# or: salt_vla.hub.from_pretrained(\"hf-hub:<org>/" + name + "\")", "```", "",
         "## Architecture", "", "```json", json.dumps(config["config"], indent=2), "```",
     ]
+    if data:
+        lines += ["", "## Training data", "", f"`{dataset}` with `{json.dumps(data.get('args') or {}, default=str)}`."]
     for title, key in (("Training configuration", "training_config"), ("Probe results", "probes"),
                        ("Diagnostics", "diagnostics")):
         if key in meta:
             lines += ["", f"## {title}", "", "```json", json.dumps(meta[key], indent=2, default=str), "```"]
-    return "\n".join(lines) + "\n"
+    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(lines) + "\n")
 
 
 def save_pretrained(model: nn.Module, directory: str | os.PathLike[str], *, metadata: Mapping[str, Any] | None = None,
@@ -105,7 +184,7 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike[str], *, meta
     with atomic_directory(directory) as tmp:
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str) + "\n")
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "library": LIBRARY})
-        (tmp / CARD_FILE).write_text(_card(config, architecture or directory.name))
+        (tmp / CARD_FILE).write_text(str(model_card(config, architecture or directory.name)))
     return directory
 
 
@@ -203,5 +282,37 @@ def pull(repo_id: str, directory: str | os.PathLike[str], *, revision: str | Non
     return directory
 
 
-__all__ = ["CheckpointError", "WeightSourceError", "commit_operations", "from_pretrained", "pull", "push_to_hub",
-           "read_config", "save_pretrained"]
+class HubMixin(ModelHubMixin, library_name=LIBRARY, license="apache-2.0", tags=[LIBRARY, "video", "salt"],
+               repo_url="https://github.com/salt-vla/salt-vla",
+               docs_url="https://github.com/salt-vla/salt-vla/tree/main/docs"):
+    """``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` as methods of the public model classes.
+
+    huggingface_hub's :class:`~huggingface_hub.ModelHubMixin` with this module's format: the directory is
+    the one :func:`save_pretrained` writes (``config.json`` with the library, format version and model type,
+    ``model.safetensors``, the model card), and loading goes through :func:`from_pretrained` with all its
+    checks. ``VideoViT.from_pretrained("org/name")`` (a Hub id, with ``revision=``) or a local directory;
+    ``model.push_to_hub("org/name")`` saves to a temporary directory and uploads it as one commit.
+    ``model.pretrained_metadata`` (set by loading, or by ``save_pretrained(..., metadata=...)``) is stored
+    in ``config.json`` and shown in the model card.
+    """
+
+    def save_pretrained(self, save_directory: str | os.PathLike[str], *, metadata: Mapping[str, Any] | None = None,
+                        **kwargs: Any) -> str | None:
+        if metadata is not None:
+            self.pretrained_metadata = dict(metadata)
+        return super().save_pretrained(save_directory, **kwargs)
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        save_pretrained(self, save_directory, metadata=getattr(self, "pretrained_metadata", None))  # type: ignore[arg-type]
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: str | None, map_location: str | torch.device = "cpu",
+                         **_hub_kwargs: Any) -> Any:
+        # huggingface_hub passes download options and config.json's fields as keyword arguments; the
+        # checkpoint itself says how to build the model, so only the source and device are used.
+        source = model_id if os.path.isdir(model_id) else f"hf-hub:{model_id}" + (f"@{revision}" if revision else "")
+        return from_pretrained(source, expected_type=model_type_of_class(cls), map_location=map_location)
+
+
+__all__ = ["CheckpointError", "HubMixin", "WeightSourceError", "commit_operations", "from_pretrained", "model_card",
+           "pull", "push_to_hub", "read_config", "save_pretrained"]

@@ -48,7 +48,7 @@ def _with_common(command: Any) -> Any:
               help="Policy SPEC: scripted, random, hold, act:<hub id or dir>, ... Repeat for a sweep (one table).")
 @click.option("--episodes", type=int, default=20, show_default=True)
 @_with_common
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for report.json/.md/outcomes.png.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for report.html/.json/.md, outcomes.png, eval_info.json.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Parallel worker processes (same results).")
 @click.option("--video/--no-video", default=False, show_default=True, help="Write videos/episode_<seed>.mp4.")
 def eval_policy_command(policies: tuple[str, ...], episodes: int, seed: int, max_steps: int | None,
@@ -69,7 +69,8 @@ def eval_policy_command(policies: tuple[str, ...], episodes: int, seed: int, max
     except (PolicyMismatchError, PluginError, ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(sweep_table(reports), nl=False)
-    click.echo(f"Report written to {out}")
+    page = "report.html" if len(policies) == 1 else "sweep.html"
+    click.echo(f"Report written to {out}; open {out / page} in a browser to watch the episodes")
 
 
 @click.command("record")

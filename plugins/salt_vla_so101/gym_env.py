@@ -24,6 +24,7 @@ from salt_vla_so101.rollout import record_step
 from salt_vla_so101.task import PickPlaceTask
 
 ENV_ID = "salt_vla/SO101PickPlace-v0"
+TASK_DESCRIPTION = "pick up the block and place it in the bowl"
 
 
 class SO101PickPlaceEnv(gym.Env):
@@ -31,9 +32,11 @@ class SO101PickPlaceEnv(gym.Env):
 
     Attributes:
         task: the wrapped task; privileged policies bind to it (``expert.bind(env.unwrapped.task)``).
+        task_description: the instruction, which LeRobot's evaluator passes to language-conditioned policies.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 30}
+    task_description = TASK_DESCRIPTION
 
     def __init__(self, config: TaskConfig | None = None, *, render_mode: str | None = None,
                  thresholds: OutcomeThresholds | None = None, **overrides: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from salt_vla.hub import HubMixin
 from salt_vla.masking import MaskBatch
 from salt_vla.models.layers import normalize_video, patchify
 from salt_vla.models.predictor import Predictor, PredictorConfig
@@ -40,7 +41,7 @@ class PixelMAEConfig:
         return cls(encoder=VideoViTConfig(**data.pop("encoder")), **data)
 
 
-class PixelMAE(nn.Module):
+class PixelMAE(nn.Module, HubMixin):
     """``forward(video [B, C, T, H, W], masks) -> PredictionOutput`` with per-patch normalised pixel targets."""
 
     def __init__(self, config: PixelMAEConfig, *, encoder: VideoViT | None = None) -> None:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from salt_vla.hub import HubMixin
 from salt_vla.models.video_vit import PositionTable, make_blocks
 
 
@@ -47,7 +48,7 @@ class PredictorConfig:
         return asdict(self)
 
 
-class Predictor(nn.Module):
+class Predictor(nn.Module, HubMixin):
     """``forward(context [B, Kc, D_in], context_idx [B, Kc], target_idx [B, Kt], grid, mask_index) -> [B, Kt, D_out]``."""
 
     def __init__(self, config: PredictorConfig, *, grad_checkpointing: bool = False) -> None:

@@ -20,6 +20,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from salt_vla.hub import HubMixin
 from salt_vla.masking import apply_masks
 from salt_vla.models.layers import (
     IMAGENET_MEAN,
@@ -139,7 +140,7 @@ class PositionTable(nn.Module):
         return self._tables[key]
 
 
-class VideoViT(nn.Module):
+class VideoViT(nn.Module, HubMixin):
     """A video ViT over tubelets; satisfies :class:`salt_vla.interfaces.Encoder`.
 
     ``forward(video: [B, C, T, H, W] uint8 or [0, 1] float, keep: [B, K] | None) -> [B, K or N, D]``.

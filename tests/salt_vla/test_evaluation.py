@@ -120,7 +120,8 @@ def test_write_produces_json_markdown_and_chart(tmp_path) -> None:
     report = _seed_log_report()
     report.episodes.append(_row(30, Outcome.POLICY_ERROR, message="step 3: policy.act raised KeyError: 'x'"))
     paths = report.write(tmp_path / "out")
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"report.json", "report.md", "outcomes.png"}
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"report.json", "report.md", "outcomes.png", "report.html",
+                                                             "eval_info.json"}
     assert paths["chart"].read_bytes().startswith(PNG_MAGIC)
     document = json.loads(paths["json"].read_text())
     assert [e["seed"] for e in document["episodes"]] == list(range(31))
@@ -141,5 +142,11 @@ def test_sweep_table_and_files(tmp_path) -> None:
     assert paths["chart"].read_bytes().startswith(PNG_MAGIC)
     rows = json.loads(paths["json"].read_text())["rows"]
     assert [r["policy"] for r in rows] == [good.policy, bad.policy]
+    markdown = paths["markdown"].read_text()
+    assert markdown.startswith("# Sweep: 2 policies, 30 episodes each, seeds 0-29\n")
+    breakdown = markdown.split("## Outcomes per policy")[1]
+    assert "| `act:danbhf/act_joint_space_90pct` | 22 (73.3%) | 2 (6.7%) | 6 (20.0%) | 0 (0.0%) |" in breakdown
+    assert "| `act:ckpt/2000` | 0 (0.0%) | 30 (100.0%) |" in breakdown
+    assert paths["html"].name == "sweep.html"
     with pytest.raises(ValueError, match="at least one"):
         write_sweep([], tmp_path)

@@ -108,3 +108,93 @@ def test_push_builds_the_right_commit(tmp_path, monkeypatch):
     assert calls["commit"][1] == ["README.md", "config.json", "model.safetensors"]
     with pytest.raises(WeightSourceError, match="one '/'"):
         hub.push_to_hub(tmp_path / "ckpt", "org\\name")
+
+
+TEACHER_RUN = {
+    "training_config": {"stage": "salt", "data": {"dataset": "video_folder", "args": {"root": "clips"}},
+                        "teacher": {"name": "videomae_base", "args": {"pretrained": "hf-hub:MCG-NJU/videomae-base"}}},
+    "probes": {"time_arrow": {"name": "time_arrow", "accuracy": 0.875, "chance": 0.5},
+               "direction": {"name": "direction", "accuracy": 0.5, "chance": 0.25}},
+    "datasets": ["org/robot-clips"],
+}
+
+
+def test_model_card_metadata_through_huggingface_hub(tmp_path):
+    from huggingface_hub import ModelCard
+
+    hub.save_pretrained(VideoViT(STUDENT), tmp_path / "student", metadata=TEACHER_RUN)
+    card = ModelCard.load(tmp_path / "student" / "README.md")
+    data = card.data
+    assert data.library_name == "salt-vla" and data.license == "apache-2.0"
+    assert {"salt-vla", "video_vit", "distillation"} <= set(data.tags)
+    assert data.base_model == "MCG-NJU/videomae-base"  # the Hub teacher the student was distilled from
+    assert data.datasets == ["org/robot-clips"]
+    metrics = {r.metric_name: r.metric_value for r in data.eval_results}
+    assert metrics == {"time_arrow probe accuracy": 0.875, "direction probe accuracy": 0.5}
+    assert {r.dataset_type for r in data.eval_results} == {"video_folder"}
+    assert 'VideoViT.from_pretrained("<org>/student")' in card.text
+
+    # A stage-1 teacher trained from pixels has no base model, no probes and no datasets on the Hub.
+    hub.save_pretrained(VideoViT(STUDENT), tmp_path / "plain", metadata={"license": "mit"})
+    plain = ModelCard.load(tmp_path / "plain" / "README.md").data
+    assert plain.license == "mit" and plain.base_model is None and plain.eval_results is None
+    assert "distillation" not in plain.tags
+
+
+def test_methods_save_load_and_keep_the_format_checks(tmp_path):
+    model = VideoViT(STUDENT).eval()
+    model.save_pretrained(tmp_path / "ckpt", metadata={"probes": {"time_arrow": 0.75}})
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["library"] == "salt-vla"
+    loaded = VideoViT.from_pretrained(tmp_path / "ckpt").eval()
+    assert type(loaded) is VideoViT and loaded.pretrained_metadata == {"probes": {"time_arrow": 0.75}}
+    torch.testing.assert_close(loaded(CLIP), model(CLIP), rtol=0, atol=0)
+    with pytest.raises(hub.CheckpointError, match="field 'model_type' is 'video_vit', but a 'predictor'"):
+        Predictor.from_pretrained(tmp_path / "ckpt")
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps({**config, "format_version": 99}))
+    with pytest.raises(hub.CheckpointError, match="field 'format_version' is 99"):
+        VideoViT.from_pretrained(tmp_path / "ckpt")
+    mae = PixelMAE(PixelMAEConfig(STUDENT, decoder_dim=32, decoder_depth=1, decoder_heads=2)).eval()
+    mae.save_pretrained(tmp_path / "mae")
+    torch.testing.assert_close(PixelMAE.from_pretrained(tmp_path / "mae").encoder(CLIP), mae.encoder(CLIP), rtol=0, atol=0)
+
+
+def test_push_to_hub_method_uploads_the_checkpoint_and_it_loads_back(tmp_path, monkeypatch):
+    """The mixin's push_to_hub with only huggingface_hub's network calls replaced; the upload is read back."""
+    import huggingface_hub
+
+    uploaded = tmp_path / "uploaded"
+    calls = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        calls["repo"] = repo_id
+        return huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def upload_folder(self, *, repo_id, folder_path, **kwargs):
+        calls["upload"] = repo_id
+        shutil.copytree(folder_path, uploaded)
+        return "https://huggingface.co/org/student/commit/abc"
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    model = VideoViT(STUDENT).eval()
+    model.pretrained_metadata = TEACHER_RUN
+    assert model.push_to_hub("org/student").endswith("/commit/abc")
+    assert calls == {"repo": "org/student", "upload": "org/student"}
+    assert sorted(p.name for p in uploaded.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+
+    # Served back from huggingface_hub's cache (offline), by Hub id, through the mixin's download path.
+    cache = tmp_path / "hf"
+    commit = "1" * 40
+    shutil.copytree(uploaded, cache / "models--org--student" / "snapshots" / commit)
+    (cache / "models--org--student" / "refs").mkdir()
+    (cache / "models--org--student" / "refs" / "main").write_text(commit)
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    loaded = VideoViT.from_pretrained("org/student")
+    torch.testing.assert_close(loaded.eval()(CLIP), model(CLIP), rtol=0, atol=0)
+    assert loaded.pretrained_metadata["probes"]["time_arrow"]["accuracy"] == 0.875

@@ -24,12 +24,13 @@ def test_eval_policy_end_to_end_through_the_salt_vla_program(tmp_path) -> None:
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "`hold`" in result.stdout and f"Report written to {out}" in result.stdout
+    assert "`hold`" in result.stdout and f"Report written to {out}; open {out / 'report.html'}" in result.stdout
     assert "so101_pick_place hold" in result.stderr  # the progress bar
     document = json.loads((out / "report.json").read_text())
     assert [e["seed"] for e in document["episodes"]] == [5, 6]
     assert document["aggregates"]["outcome_counts"]["never_picked_up"] == 2
-    assert {p.name for p in out.iterdir()} == {"report.json", "report.md", "outcomes.png", "episodes.jsonl"}
+    assert {p.name for p in out.iterdir()} == {"report.json", "report.md", "outcomes.png", "report.html", "eval_info.json",
+                                               "episodes.jsonl"}
 
 
 def test_eval_policy_errors_list_the_choices(tmp_path) -> None:
