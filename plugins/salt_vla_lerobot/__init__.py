@@ -26,6 +26,10 @@ from collections.abc import Callable
 from typing import Any
 
 import salt_vla
+from salt_vla.extras import requires
+
+REQUIRES = requires("lerobot")
+"""Optional modules this plugin needs (``salt-vla plugins`` shows the missing ones and how to install them)."""
 
 DESCRIPTIONS = {
     "act": "LeRobot ACT checkpoint: act:<hub id or directory>",

@@ -4,7 +4,7 @@
 any episode), runs episodes ``seed, seed + 1, ...`` (serially or in a pool of worker processes, with
 identical results), classifies each, and returns a :class:`salt_vla.evaluation.EvalReport`; with
 ``out_dir`` it also writes ``report.json``, ``report.md``, ``outcomes.png`` and, with ``video=True``,
-``videos/episode_<seed>.mp4``. :meth:`SO101Evaluator.sweep` evaluates several policies (checkpoints) into
+``videos/episode_<seed:06d>.mp4`` (``episode_000005.mp4``). :meth:`SO101Evaluator.sweep` evaluates several policies (checkpoints) into
 one table.
 
 Only the cameras the policy reads are rendered; a state-only policy runs physics only.
@@ -101,7 +101,17 @@ class _Runner:
         return record.result
 
 
+def describe_policy(policy: Any) -> dict[str, Any]:
+    """Where and how a policy runs, for the report: its ``describe()`` (checkpoint adapters: device, camera
+    map, chunking, ...) without the per-input details, or just its class for a policy without one."""
+    describe = getattr(policy, "describe", None)
+    if not callable(describe):
+        return {"class": type(policy).__name__}
+    return {k: v for k, v in describe().items() if k not in ("inputs", "parameters")}
+
+
 _WORKER: _Runner | None = None
+_WORKER_POLICY: dict[str, Any] = {}
 
 
 def _init_worker(job: _Job) -> None:
@@ -113,11 +123,12 @@ def _init_worker(job: _Job) -> None:
 
         torch.set_num_threads(job.threads_per_worker)
     _WORKER = _Runner(job)
+    _WORKER_POLICY.update(describe_policy(_WORKER.policy))
 
 
-def _run_in_worker(seed: int) -> EpisodeResult:
+def _run_in_worker(seed: int) -> tuple[EpisodeResult, dict[str, Any]]:
     assert _WORKER is not None, "worker not initialised"
-    return _WORKER(seed)
+    return _WORKER(seed), _WORKER_POLICY
 
 
 def threads_per_worker(workers: int, episodes: int) -> int | None:
@@ -184,7 +195,7 @@ class SO101Evaluator:
         Args:
             workers: processes; results are identical to ``workers=1``. A policy object must then be
                 picklable (or pass its SPEC: each worker builds it).
-            video: write ``videos/episode_<seed>.mp4`` under ``out_dir`` (needs ``out_dir``).
+            video: write ``videos/episode_<seed:06d>.mp4`` (``episode_000005.mp4``) under ``out_dir`` (needs ``out_dir``).
             out_dir: also write the report files there.
             policy_kwargs: keyword arguments for ``create_policy`` when ``policy`` is a SPEC.
             name: the policy's name in the report (default: the SPEC, or the class name).
@@ -227,11 +238,18 @@ class SO101Evaluator:
             runner = _Runner(job, instance)
             results = [runner(s) for s in tqdm(seeds, **bar)]
             runner.task.close()
+            described = describe_policy(instance)
         else:
             context = multiprocessing.get_context("spawn")  # no fork: GL contexts and torch threads do not survive it
             with ProcessPoolExecutor(min(workers, episodes), mp_context=context, initializer=_init_worker,
                                      initargs=(job,)) as pool:
-                results = list(tqdm(pool.map(_run_in_worker, seeds), **bar))
+                pairs = list(tqdm(pool.map(_run_in_worker, seeds), **bar))
+            results = [result for result, _ in pairs]
+            seen = {repr(sorted(d.items())): d for _, d in pairs}
+            if len(seen) != 1:
+                raise RuntimeError(f"The worker processes built different policies: {list(seen.values())}; "
+                                   "report this as a bug (run with workers=1 meanwhile).")
+            described = next(iter(seen.values()))
         report = EvalReport(
             policy=name,
             task=NAME,
@@ -240,6 +258,9 @@ class SO101Evaluator:
                 "task": job.task.to_dict(),
                 "thresholds": self.config.thresholds.to_dict(),
                 "action_space": needs.action_space,
+                "policy": described,  # as the episodes' process(es) saw it: device, camera map, ...
+                "policy_options": {k: v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else repr(v)
+                                   for k, v in policy_kwargs.items()},
                 "seed": seed,
                 "workers": workers,
                 "video": video,

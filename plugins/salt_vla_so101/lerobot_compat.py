@@ -22,8 +22,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from salt_vla.extras import MissingExtraError
 
-class LeRobotMissingError(ImportError):
+
+class LeRobotMissingError(MissingExtraError):
     """LeRobot is not installed."""
 
 

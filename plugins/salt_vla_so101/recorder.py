@@ -81,6 +81,7 @@ def record_dataset(
     vcodec: str = "h264",
     progress: bool = True,
     policy_name: str | None = None,
+    task_string: str | None = None,
 ) -> RecordSummary:
     """Record ``episodes`` episodes of ``policy`` into a new LeRobotDataset at ``out_dir``.
 
@@ -91,6 +92,8 @@ def record_dataset(
         task: the task (cameras rendered: ``task.cameras``, default both; size ``task.image_size``).
         max_attempts: cap on episodes run with ``keep_only_successes`` (default ``3 * episodes + 10``).
         vcodec: video codec LeRobot encodes with (``"h264"``; ``"libsvtav1"`` is smaller but slower).
+        task_string: the language instruction stored on every frame and given to the policy (default
+            :data:`salt_vla_so101.config.TASK_STRING`).
 
     Raises:
         FileExistsError: ``out_dir`` exists (LeRobot never records into an existing directory).
@@ -106,6 +109,9 @@ def record_dataset(
                               "Choose another --out or delete it.")
     if episodes < 1:
         raise ValueError(f"record_dataset needs episodes >= 1; got {episodes}.")
+    if task_string is not None and not task_string.strip():
+        raise ValueError("task_string is empty; give the instruction the episodes show, e.g. "
+                         "'pick up the block and place it in the bowl', or leave it out for that default.")
     check_policy(policy)
     config = replace(task or TaskConfig(cameras=SO101_CAMERAS), render=True)
     if fps is not None:
@@ -114,6 +120,8 @@ def record_dataset(
         raise ValueError(f"LeRobot datasets need an integer fps; the task's control_hz is {config.control_hz}.")
     attempts_cap = max_attempts or (3 * episodes + 10 if keep_only_successes else episodes)
     sim = PickPlaceTask(config)
+    if task_string is not None:
+        sim.task_string = task_string
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     root = staging / "dataset"
@@ -145,7 +153,7 @@ def record_dataset(
         lerobot_compat.finalize(dataset)
         if saved < episodes:
             raise RuntimeError(f"Only {saved} of {episodes} episodes succeeded in {len(results)} attempts; nothing "
-                               "was written. Raise max_attempts, or record without keep_only_successes.")
+                               "was written. Raise max_attempts (--max-attempts), or record without keep_only_successes.")
         os.replace(root, out)
     finally:
         sim.close()
