@@ -81,7 +81,6 @@ TINY_STUDENT = {"depth": 1, "embed_dim": 48, "num_heads": 3, "num_frames": 4, "i
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SHIPPED)
 def test_each_shipped_config_trains_two_steps_with_tiny_overrides(name, tiny_videos, tmp_path):
-    pytest.importorskip("transformers")  # the videomae teacher's config
     shipped = yaml.safe_load(config_path(name).read_text())
     data_args = ({"root": str(tiny_videos / "folder")} if shipped["data"]["dataset"] == "video_folder" else
                  {"root": str(tiny_videos / "ssv2"), "split_json": str(tiny_videos / "train.json"),
