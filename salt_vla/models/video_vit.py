@@ -115,7 +115,8 @@ def init_block_stack(blocks: Sequence[Block]) -> None:
 def make_blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, qkv_bias: bool = True,
                 drop_path_rate: float = 0.0, init_values: float | None = None) -> nn.ModuleList:
     """``depth`` timm ViT blocks (fused SDPA attention) with a linear stochastic-depth ramp."""
-    rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth else []
+    # On the CPU explicitly: under `with torch.device("meta")` a meta tensor has no values to list.
+    rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist() if depth else []
     blocks = nn.ModuleList(
         Block(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=rate, init_values=init_values,
               norm_layer=partial(nn.LayerNorm, eps=1e-6))
