@@ -139,18 +139,21 @@ def record_dataset(
     saved = 0
     start = time.perf_counter()
     try:
-        with tqdm(total=episodes, desc=f"record {policy_name or type(policy).__name__}", unit="ep",
-                  disable=not progress) as bar:
-            while saved < episodes and len(results) < attempts_cap:
-                record = run_episode(sim, policy, seed + len(results), thresholds=thresholds, on_step=add)
-                results.append(record.result)
-                if keep_only_successes and record.result.outcome is not Outcome.SUCCESS:
-                    lerobot_compat.discard_episode(dataset)
-                    continue
-                lerobot_compat.save_episode(dataset)
-                saved += 1
-                bar.update(1)
-        lerobot_compat.finalize(dataset)
+        with lerobot_compat.quiet_recording():
+            with tqdm(total=episodes, desc=f"record {policy_name or type(policy).__name__}", unit="ep",
+                      disable=not progress) as bar:
+                while saved < episodes and len(results) < attempts_cap:
+                    record = run_episode(sim, policy, seed + len(results), thresholds=thresholds, on_step=add)
+                    results.append(record.result)
+                    bar.set_postfix(attempts=len(results), refresh=False)
+                    if keep_only_successes and record.result.outcome is not Outcome.SUCCESS:
+                        lerobot_compat.discard_episode(dataset)
+                        bar.refresh()
+                        continue
+                    lerobot_compat.save_episode(dataset)
+                    saved += 1
+                    bar.update(1)
+            lerobot_compat.finalize(dataset)
         if saved < episodes:
             raise RuntimeError(f"Only {saved} of {episodes} episodes succeeded in {len(results)} attempts; nothing "
                                "was written. Raise max_attempts (--max-attempts), or record without keep_only_successes.")
