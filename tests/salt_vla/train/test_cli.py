@@ -119,3 +119,26 @@ def test_run_directory_follows_the_umask(tmp_path):
     for path in checked:
         expected = 0o775 if path.is_dir() else 0o664
         assert path.stat().st_mode & 0o777 == expected, path
+
+
+@pytest.mark.slow
+def test_resumed_run_continues_the_same_wandb_run(tmp_path):
+    """W&B in offline mode (no network): the resumed run logs under the id the first start stored."""
+    pytest.importorskip("wandb")
+    run = tmp_path / "run"
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "run": {**TINY["run"], "steps": 2, "checkpoint_every": 2,
+                                                      "out_dir": str(run), "wandb_project": "salt-vla-test"}}))
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_DIR": str(tmp_path)}
+
+    def train(*overrides: str) -> None:
+        result = subprocess.run([sys.executable, "-m", "salt_vla", "train-teacher", str(config), *overrides],
+                                capture_output=True, text=True, timeout=300, env=env)
+        assert result.returncode == 0, result.stderr
+
+    train()
+    run_id = (run / "wandb_run_id").read_text().strip()
+    train("run.steps=4")  # resumes from checkpoints/last at step 2
+    offline_runs = sorted(p.name for p in (run / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 2 and all(name.endswith(f"-{run_id}") for name in offline_runs), offline_runs
+    assert (run / "wandb_run_id").read_text().strip() == run_id
