@@ -116,7 +116,7 @@ def test_with_the_sim_extra_only_lerobot_is_named(core_env, tmp_path):
     record = salt_vla(core_env, LEROBOT, "record", "--episodes", "1", "--out", "data", cwd=tmp_path)
     assert record.returncode == 1 and "Traceback" not in record.stderr
     assert "salt-vla record needs the lerobot extra: lerobot is not installed" in record.stderr
-    act = salt_vla(core_env, LEROBOT, "eval-policy", "--policy", "act:lerobot/act_so101", "--episodes", "1",
+    act = salt_vla(core_env, LEROBOT, "eval-policy", "--policy", "act:org/act_checkpoint", "--episodes", "1",
                    "--out", "eval", cwd=tmp_path)
     assert act.returncode == 1 and "Traceback" not in act.stderr, act.stderr
     assert 'pip install "salt-vla[lerobot]"' in act.stderr

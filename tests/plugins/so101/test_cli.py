@@ -86,3 +86,15 @@ def test_record_is_quiet_shows_progress_and_takes_task_and_attempts(tmp_path):
     assert not (tmp_path / "c").exists()
     fewer = CliRunner().invoke(record_command, ["--episodes", "3", "--max-attempts", "2", "--out", str(tmp_path / "f")])
     assert fewer.exit_code == 2 and "--max-attempts 2 is fewer than --episodes 3" in fewer.output
+
+
+def test_video_names_are_the_ones_the_docs_give(tmp_path):
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "evaluation.md").read_text()
+    result = CliRunner().invoke(eval_policy_command, ["--policy", "hold", "--episodes", "1", "--seed", "5",
+                                                      "--max-steps", "3", "--image-size", "16x16", "--video",
+                                                      "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "videos").iterdir()] == ["episode_000005.mp4"]
+    assert "`videos/episode_000005.mp4`" in docs and "episode_<seed>.mp4" not in docs
