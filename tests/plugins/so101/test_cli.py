@@ -92,9 +92,15 @@ def test_video_names_are_the_ones_the_docs_give(tmp_path):
     from pathlib import Path
 
     docs = (Path(__file__).resolve().parents[3] / "docs" / "evaluation.md").read_text()
-    result = CliRunner().invoke(eval_policy_command, ["--policy", "hold", "--episodes", "1", "--seed", "5",
-                                                      "--max-steps", "3", "--image-size", "16x16", "--video",
-                                                      "--out", str(tmp_path)])
+    umask = os.umask(0o022)  # the report and the videos are readable by others, as a plain open() makes them
+    try:
+        result = CliRunner().invoke(eval_policy_command, ["--policy", "hold", "--episodes", "1", "--seed", "5",
+                                                          "--max-steps", "3", "--image-size", "16x16", "--video",
+                                                          "--out", str(tmp_path)])
+    finally:
+        os.umask(umask)
     assert result.exit_code == 0, result.output
     assert [p.name for p in (tmp_path / "videos").iterdir()] == ["episode_000005.mp4"]
+    for written in ("videos/episode_000005.mp4", "report.json", "report.md", "outcomes.png"):
+        assert (tmp_path / written).stat().st_mode & 0o777 == 0o644, written
     assert "`videos/episode_000005.mp4`" in docs and "episode_<seed>.mp4" not in docs
