@@ -11,6 +11,7 @@ for them, exactly what a missing package raises, both for ``import`` and for ``i
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -53,8 +54,10 @@ def core_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
         ".git", ".venv", "build", "dist", "*.egg-info", "tests", "benchmarks", "examples", "runs", "__pycache__",
         ".pytest_cache", ".ruff_cache", ".whl", ".gl", ".carry"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-                    "-w", str(work / "dist"), str(source)], check=True, timeout=600)
+    # Offline with the setuptools at hand when there is one (Python < 3.12 venvs have it); else pip's isolated build.
+    offline = ["--no-build-isolation", "--no-index"] if importlib.util.find_spec("setuptools") else []
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *offline, "-q", "-w", str(work / "dist"),
+                    str(source)], check=True, timeout=600)
     (wheel,) = (work / "dist").glob("salt_vla-*.whl")
     env = work / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True, timeout=120)
