@@ -75,7 +75,7 @@ def create_visualizer(name: str, /, **kwargs: Any) -> Any:
 def parse_policy_spec(spec: str) -> tuple[str, str | None]:
     """Split ``"act:org/repo"`` into ``("act", "org/repo")``; a bare ``"scripted"`` gives ``("scripted", None)``."""
     if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"A policy SPEC is 'family' or 'family:source' (e.g. 'act:lerobot/act_so101'); got {spec!r}.")
+        raise ValueError(f"A policy SPEC is 'family' or 'family:source' (e.g. 'act:runs/act_cpu/train/checkpoints/last/pretrained_model' or 'act:<org>/<repo>'); got {spec!r}.")
     family, sep, source = spec.strip().partition(":")
     if sep and not source:
         raise ValueError(f"Policy SPEC {spec!r} has an empty source after ':'; write '{family}:<hub id or path>'.")

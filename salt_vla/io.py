@@ -3,6 +3,10 @@
 Everything salt-vla writes that a user relies on (checkpoints, cache metadata, reports) goes through
 these helpers: write to a temporary sibling, flush and fsync, then ``os.replace`` (atomic on POSIX and
 Windows within one filesystem). A process killed mid-write leaves the previous version intact.
+
+The temporary files and directories come from :mod:`tempfile`, which creates them private (0600/0700);
+before the rename they get the mode a plain ``open``/``mkdir`` would give (0666/0777 less the process
+umask), so teammates on a shared cluster can read reports, videos and checkpoints when the umask allows.
 """
 
 from __future__ import annotations
@@ -31,6 +35,31 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the platform allows (Linux ``/proc``)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read by setting, then restore at once
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(path: str | os.PathLike[str], *, directory: bool, keep_exec: bool = False) -> None:
+    """Give a ``tempfile``-made file or directory the mode ``open``/``mkdir`` would have given it."""
+    base = 0o777 if directory else 0o666
+    if keep_exec and not directory:
+        base |= os.stat(path).st_mode & 0o111
+    try:
+        os.chmod(path, base & ~current_umask())
+    except OSError:  # e.g. a filesystem without POSIX modes; the file stays private, which is safe
+        pass
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, creating parent directories. Returns the path."""
     path = Path(path)
@@ -41,6 +70,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        _default_mode(tmp, directory=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -64,7 +94,8 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Build a directory in a temporary sibling and swap it into place when the block succeeds.
 
     ``with atomic_directory("ckpt/last") as tmp: save_into(tmp)``. If the block raises (or the process
-    dies), ``path`` keeps its previous contents. An existing ``path`` is replaced only after the new
+    dies), ``path`` keeps its previous contents. Everything in the new directory gets the mode a plain
+    ``open``/``mkdir`` gives under the current umask (some writers, safetensors among them, create 0600 files). An existing ``path`` is replaced only after the new
     directory is complete; the swap leaves a window of two renames in which ``path`` is briefly absent,
     during which ``<path>.old`` still holds the previous version. A write that fails on a full disk is raised
     as ``OSError(ENOSPC)`` naming ``path`` (torch's own message would be ``unexpected pos ...``).
@@ -73,8 +104,14 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
+        _default_mode(tmp, directory=True)
         yield tmp
         for child in tmp.rglob("*"):
+            if child.is_symlink():
+                continue
+            # Writers that save atomically themselves (safetensors does) leave private 0600 files: give every
+            # entry the mode a plain open/mkdir would have, keeping execute bits.
+            _default_mode(child, directory=child.is_dir(), keep_exec=True)
             if child.is_file():
                 with open(child, "rb") as handle:
                     os.fsync(handle.fileno())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -51,6 +51,8 @@ class PluginStatus:
         ok: whether it loaded and registered without error.
         error: ``"ExceptionType: message"`` when it did not.
         warnings: non-fatal problems (e.g. an implementation of a hook that does not exist).
+        missing: optional modules the plugin declares (its module's ``REQUIRES``) that are not installed,
+            module -> install line; its entries then fail when used, saying what to install.
     """
 
     name: str
@@ -59,6 +61,7 @@ class PluginStatus:
     ok: bool = True
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
 
 
 class _State:
@@ -138,6 +141,19 @@ def _register_module(manager: pluggy.PluginManager, module: Any, status: PluginS
         _fail(status, exc, "register")
 
 
+def _check_requires(module: Any, status: PluginStatus) -> None:
+    """Record which of the modules a plugin declares in ``REQUIRES`` (module -> install line) are missing."""
+    from salt_vla.extras import missing
+
+    required = getattr(module, "REQUIRES", None)
+    if required is None:
+        return
+    if not isinstance(required, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in required.items()):
+        status.warnings.append(f"REQUIRES should map module names to install lines; got {required!r}")
+        return
+    status.missing = missing(required)
+
+
 def _load(manager: pluggy.PluginManager) -> dict[str, PluginStatus]:
     statuses: dict[str, PluginStatus] = {}
     version = import_module("salt_vla").__version__
@@ -154,6 +170,7 @@ def _load(manager: pluggy.PluginManager) -> dict[str, PluginStatus]:
         except (Exception, SystemExit) as exc:
             _fail(status, exc, "import")
             continue
+        _check_requires(module, status)
         _register_module(manager, module, status)
     return statuses
 

@@ -26,6 +26,10 @@ from collections.abc import Callable
 from typing import Any
 
 import salt_vla
+from salt_vla.extras import requires
+
+REQUIRES = requires("lerobot")
+"""Optional modules this plugin needs (``salt-vla plugins`` shows the missing ones and how to install them)."""
 
 DESCRIPTIONS = {
     "act": "LeRobot ACT checkpoint: act:<hub id or directory>",
@@ -51,7 +55,7 @@ def policy_factory(family: str) -> Callable[..., Any]:
     ) -> Any:
         if source is None:
             raise ValueError(f"Policy {family!r} needs a checkpoint: write '{family}:<hub id or directory>', "
-                             f"e.g. '{family}:lerobot/{family}_so101' or '{family}:outputs/train/checkpoints/last/pretrained_model'.")
+                             f"e.g. '{family}:<org>/<repo>' or '{family}:outputs/train/checkpoints/last/pretrained_model'.")
         from salt_vla_lerobot.loading import load_lerobot_policy
         from salt_vla_lerobot.wrappers import wrap
 

@@ -89,10 +89,11 @@ def resolve_camera_map(
         if missing:
             hint += (f"; the task has too few cameras for {missing}"
                      + (" (map them to None to leave them out)" if allow_missing else ""))
+        text = ",".join(f"{k}={v}" for k, v in suggestion.items())
         raise CameraMappingError(
             f"Camera mismatch for {where}: " + "; ".join(problems) + f". Policy cameras: {list(policy_cams)}; "
-            f"task cameras: {list(task_cams)}. {hint} (as text: camera_map="
-            + repr(",".join(f"{k}={v}" for k, v in suggestion.items())) + ")."
+            f"task cameras: {list(task_cams)}. {hint} (as text: camera_map={text!r}; on the command line: "
+            f"--camera-map {text})."
         )
     return resolved
 

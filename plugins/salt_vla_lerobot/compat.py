@@ -32,6 +32,8 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
+from salt_vla.extras import MissingExtraError
+
 INSTALL_HINT = 'pip install "salt-vla[lerobot]"'
 FLOW_MATCHING_FAMILIES = frozenset({"smolvla", "pi0", "pi05"})
 PI_FAMILIES = frozenset({"pi0", "pi05"})
@@ -39,7 +41,7 @@ _PI_TRANSFORMERS_MARKER = "transformers.models.siglip.check"
 _INCORRECT_TRANSFORMERS = "incorrect transformer version"
 
 
-class LeRobotMissingError(ImportError):
+class LeRobotMissingError(MissingExtraError):
     """LeRobot (the ``lerobot`` extra) is not installed."""
 
 

@@ -37,7 +37,7 @@ def parse_checkpoint_source(source: str | os.PathLike[str]) -> WeightSource:
     if not isinstance(source, str) or not source.strip():
         raise WeightSourceError(
             f"A LeRobot policy source is a directory or a Hub id 'org/name'; got {source!r}. "
-            "Example: 'act:lerobot/act_so101' or 'act:outputs/train/checkpoints/last/pretrained_model'."
+            "Example: 'act:<org>/<repo>' or 'act:outputs/train/checkpoints/last/pretrained_model'."
         )
     text = source.strip()
     if text.startswith(("hf-hub:", "local-dir:")) or Path(text).expanduser().exists():

@@ -18,6 +18,10 @@ import sys
 from typing import Any
 
 import salt_vla
+from salt_vla.extras import requires
+
+REQUIRES = requires("sim")
+"""Optional modules this plugin needs (``salt-vla plugins`` shows the missing ones and how to install them)."""
 
 if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
     # MuJoCo reads MUJOCO_GL once, when it is first imported: set the headless default before that.

@@ -3,16 +3,18 @@
 ``SO101Evaluator().evaluate(policy, episodes, seed)`` checks the policy against the task (an error before
 any episode), runs episodes ``seed, seed + 1, ...`` (serially or in a pool of worker processes, with
 identical results), classifies each, and returns a :class:`salt_vla.evaluation.EvalReport`; with
-``out_dir`` it also writes ``report.json``, ``report.md``, ``outcomes.png``, ``episodes.jsonl`` (each
-episode as it finishes: an interrupted evaluation keeps them, writes a partial report, and a re-run with
-the same arguments continues) and, with ``video=True``, ``videos/episode_<seed>.mp4``.
-:meth:`SO101Evaluator.sweep` evaluates several policies (checkpoints) into one table.
+``out_dir`` it also writes ``report.json``, ``report.md``, ``outcomes.png``, ``report.html``,
+``eval_info.json``, ``episodes.jsonl`` (each episode as it finishes: an interrupted evaluation keeps them,
+writes a partial report, and a re-run with the same arguments continues) and, with ``video=True``,
+``videos/episode_<seed:06d>.mp4`` (``episode_000005.mp4``). :meth:`SO101Evaluator.sweep` evaluates several
+policies (checkpoints) into one table.
 
 Only the cameras the policy reads are rendered; a state-only policy runs physics only.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import pickle
@@ -104,7 +106,17 @@ class _Runner:
         return record.result
 
 
+def describe_policy(policy: Any) -> dict[str, Any]:
+    """Where and how a policy runs, for the report: its ``describe()`` (checkpoint adapters: device, camera
+    map, chunking, ...) without the per-input details, or just its class for a policy without one."""
+    describe = getattr(policy, "describe", None)
+    if not callable(describe):
+        return {"class": type(policy).__name__}
+    return {k: v for k, v in describe().items() if k not in ("inputs", "parameters")}
+
+
 _WORKER: _Runner | None = None
+_WORKER_POLICY: dict[str, Any] = {}
 
 
 def _init_worker(job: _Job) -> None:
@@ -117,11 +129,12 @@ def _init_worker(job: _Job) -> None:
 
         torch.set_num_threads(job.threads_per_worker)
     _WORKER = _Runner(job)
+    _WORKER_POLICY.update(describe_policy(_WORKER.policy))
 
 
-def _run_in_worker(seed: int) -> EpisodeResult:
+def _run_in_worker(seed: int) -> tuple[EpisodeResult, dict[str, Any]]:
     assert _WORKER is not None, "worker not initialised"
-    return _WORKER(seed)
+    return _WORKER(seed), _WORKER_POLICY
 
 
 def threads_per_worker(workers: int, episodes: int) -> int | None:
@@ -188,7 +201,7 @@ class SO101Evaluator:
         Args:
             workers: processes; results are identical to ``workers=1``. A policy object must then be
                 picklable (or pass its SPEC: each worker builds it).
-            video: write ``videos/episode_<seed>.mp4`` under ``out_dir`` (needs ``out_dir``).
+            video: write ``videos/episode_<seed:06d>.mp4`` (``episode_000005.mp4``) under ``out_dir`` (needs ``out_dir``).
             out_dir: also write the report files there, and each episode to ``episodes.jsonl`` as it finishes.
                 Interrupted (Ctrl-C) or crashed, the evaluation writes the report of the episodes done, marked
                 partial; calling again with the same arguments continues from there.
@@ -231,6 +244,8 @@ class SO101Evaluator:
             "task": job.task.to_dict(),
             "thresholds": self.config.thresholds.to_dict(),
             "action_space": needs.action_space,
+            "policy_options": {k: v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else repr(v)
+                               for k, v in policy_kwargs.items()},
             "seed": seed,
             "workers": workers,
             "video": video,
@@ -255,9 +270,11 @@ class SO101Evaluator:
             return EvalReport(policy=name, task=NAME, episodes=[done[s] for s in seeds if s in done], config=config,
                               wall_time_s=time.perf_counter() - start, planned=episodes, stopped=stopped)
 
+        # How the episodes' process(es) saw the policy (device, camera map, ...), checked to be one policy.
+        described: dict[str, str] = {}
         try:
             if todo:
-                self._run(job, instance, todo, workers, finished, bar)
+                described = self._run(job, instance, todo, workers, finished, bar)
         except BaseException as exc:
             if log is not None:
                 log.close()
@@ -266,6 +283,10 @@ class SO101Evaluator:
                 print(f"\n{NAME}: stopped after {len(done)} of {episodes} episodes ({stopped}); the partial report is "
                       f"in {out_dir}. Re-run the same command to continue.", file=sys.stderr)
             raise
+        if len(described) > 1:
+            raise RuntimeError(f"The worker processes built different policies: {list(described.values())}; "
+                               "report this as a bug (run with workers=1 meanwhile).")
+        config["policy"] = json.loads(next(iter(described.values()))) if described else describe_policy(instance)
         report = make_report()
         if log is not None:
             log.close()
@@ -274,8 +295,13 @@ class SO101Evaluator:
 
     @staticmethod
     def _run(job: _Job, instance: Policy, seeds: list[int], workers: int,
-             finished: Callable[[EpisodeResult], None], bar: dict[str, Any]) -> None:
-        """Run episodes ``seeds``, calling ``finished`` with each result as soon as it is there."""
+             finished: Callable[[EpisodeResult], None], bar: dict[str, Any]) -> dict[str, str]:
+        """Run episodes ``seeds``, calling ``finished`` with each result as soon as it is there.
+
+        Returns:
+            each distinct description of the policy the episodes ran (JSON text -> itself): one, unless the
+            worker processes built different policies.
+        """
         if workers == 1:
             runner = _Runner(job, instance)
             try:
@@ -283,14 +309,19 @@ class SO101Evaluator:
                     finished(runner(s))
             finally:
                 runner.task.close()
-            return
+            text = json.dumps(describe_policy(instance), sort_keys=True, default=repr)
+            return {text: text}
         context = multiprocessing.get_context("spawn")  # no fork: GL contexts and torch threads do not survive it
         pool = ProcessPoolExecutor(min(workers, len(seeds)), mp_context=context, initializer=_init_worker,
                                    initargs=(job,))
         try:
             futures = [pool.submit(_run_in_worker, s) for s in seeds]
+            described: dict[str, str] = {}
             for future in tqdm(as_completed(futures), **bar):
-                finished(future.result())
+                result, description = future.result()
+                text = json.dumps(description, sort_keys=True, default=repr)
+                described[text] = text
+                finished(result)
         except BaseException:
             # Interrupted or failed: drop the queued episodes and stop the running ones now (workers ignore
             # SIGINT so that Ctrl-C reaches only this process, which writes the partial report).
@@ -299,6 +330,7 @@ class SO101Evaluator:
                 process.terminate()
             raise
         pool.shutdown()
+        return described
 
     @staticmethod
     def _pickled(policy: Policy, fallback: str | None = None) -> bytes | str:

@@ -10,7 +10,9 @@ Differences handled (by inspecting what is installed, not by version numbers):
 - the video codec: ``create(vcodec=...)`` (0.4) or ``create(rgb_encoder=RGBEncoderConfig(vcodec=...))``
   (>= 0.5, whose default is AV1: several times slower to encode and to decode than H.264 at these sizes);
 - ``finalize()`` (v3: closes the parquet writers; without it the dataset cannot be loaded) is called when
-  it exists.
+  it exists;
+- recording's noise (FFmpeg encoder statistics, ``datasets`` progress bars) is silenced by
+  :func:`quiet_recording`.
 
 Reading back uses the PyAV video backend: torchcodec needs a system FFmpeg that is often missing.
 """
@@ -19,12 +21,15 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from salt_vla.extras import MissingExtraError
 
-class LeRobotMissingError(ImportError):
+
+class LeRobotMissingError(MissingExtraError):
     """LeRobot is not installed."""
 
 
@@ -108,6 +113,33 @@ def aggregate(parts: list[Path], root: str | os.PathLike[str], repo_id: str) -> 
                                   "pip install 'salt-vla[lerobot]'.") from exc
     aggregate_datasets(repo_ids=[f"{repo_id}_part{k}" for k in range(len(parts))], aggr_repo_id=repo_id,
                        roots=[Path(p) for p in parts], aggr_root=Path(root))
+
+
+@contextmanager
+def quiet_recording() -> Iterator[None]:
+    """Silence what recording prints besides our own progress bar: FFmpeg's encoder statistics (about a dozen
+    ``[libx264 @ ...]`` lines per video; LeRobot restores FFmpeg's default log callback after each encode, so
+    the FFmpeg log level itself is lowered to errors) and the ``datasets`` library's ``Map`` progress bars."""
+    import av.logging
+
+    restore_bars = False
+    try:
+        import datasets
+
+        if datasets.is_progress_bar_enabled():
+            datasets.disable_progress_bars()
+            restore_bars = True
+    except (ImportError, AttributeError):  # a datasets version without these switches: its bars stay
+        pass
+    av.logging.set_libav_level(av.logging.ERROR)
+    try:
+        yield
+    finally:
+        av.logging.set_libav_level(av.logging.INFO)  # FFmpeg's own default
+        if restore_bars:
+            import datasets
+
+            datasets.enable_progress_bars()
 
 
 def load_dataset(root: str | os.PathLike[str], repo_id: str = "local/dataset", **kwargs: Any) -> Any:

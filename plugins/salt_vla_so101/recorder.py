@@ -14,14 +14,13 @@ Features (LeRobot names): ``observation.images.overhead_cam`` and ``observation.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import pickle
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -91,6 +90,16 @@ class _Recording:
     features: dict[str, dict]
     frames: str
     vcodec: str
+    task_string: str | None = None
+
+    def task(self, config: TaskConfig | None = None) -> Any:
+        """A new simulated task of ``config`` (default the recording's) showing the recording's instruction."""
+        from salt_vla_so101.task import PickPlaceTask
+
+        sim = PickPlaceTask(config or self.config)
+        if self.task_string is not None:
+            sim.task_string = self.task_string
+        return sim
 
     def create(self, root: Path) -> Any:
         return lerobot_compat.create_dataset(self.repo_id, root, int(self.config.control_hz), self.features,
@@ -102,11 +111,9 @@ class _EpisodeWriter:
     """A task, a policy and an open dataset in one process: ``writer(seed)`` runs episode ``seed`` into it."""
 
     def __init__(self, recording: _Recording, root: Path, policy: Policy | None = None) -> None:
-        from salt_vla_so101.task import PickPlaceTask
-
         self.recording = recording
         self.policy = policy if policy is not None else pickle.loads(recording.policy)
-        self.sim = PickPlaceTask(recording.config)
+        self.sim = recording.task()
         self.dataset = recording.create(root)
 
     def _add(self, observation: Any, action: Any) -> None:
@@ -119,34 +126,16 @@ class _EpisodeWriter:
         """Run episode ``seed``; save it when ``keep(result)``, else discard it."""
         from salt_vla_so101.rollout import run_episode
 
-        with _quiet_encoders():
-            record = run_episode(self.sim, self.policy, seed, thresholds=self.recording.thresholds, on_step=self._add)
-            if keep(record.result):
-                lerobot_compat.save_episode(self.dataset)
-            else:
-                lerobot_compat.discard_episode(self.dataset)
+        record = run_episode(self.sim, self.policy, seed, thresholds=self.recording.thresholds, on_step=self._add)
+        if keep(record.result):
+            lerobot_compat.save_episode(self.dataset)
+        else:
+            lerobot_compat.discard_episode(self.dataset)
         return record.result
 
     def close(self) -> None:
-        with _quiet_encoders():
-            lerobot_compat.finalize(self.dataset)
+        lerobot_compat.finalize(self.dataset)
         self.sim.close()
-
-
-@contextlib.contextmanager
-def _quiet_encoders() -> Iterator[None]:
-    """Silence PyAV/FFmpeg's per-episode encoder statistics (a dozen log lines per video otherwise)."""
-    try:
-        import av.logging
-    except ImportError:
-        yield
-        return
-    previous = av.logging.get_level()
-    av.logging.set_level(av.logging.ERROR)
-    try:
-        yield
-    finally:
-        av.logging.set_level(previous)
 
 
 def _record_part(recording: _Recording, seeds: Sequence[int], root: str) -> list[EpisodeResult]:
@@ -154,24 +143,24 @@ def _record_part(recording: _Recording, seeds: Sequence[int], root: str) -> list
     import torch
 
     torch.set_num_threads(1)  # one process per core: torch's own pool would oversubscribe them
-    writer = _EpisodeWriter(recording, Path(root))
-    try:
-        return [writer(seed, keep=lambda result: True) for seed in seeds]
-    finally:
-        writer.close()
+    with lerobot_compat.quiet_recording():
+        writer = _EpisodeWriter(recording, Path(root))
+        try:
+            return [writer(seed, keep=lambda result: True) for seed in seeds]
+        finally:
+            writer.close()
 
 
 def _screen_episode(recording: _Recording, seed: int) -> EpisodeResult:
     """Worker: run episode ``seed`` without writing anything (its outcome decides whether it is recorded)."""
     from salt_vla_so101.rollout import run_episode
-    from salt_vla_so101.task import PickPlaceTask
 
     global _SCREEN
     if _SCREEN is None:
         import torch
 
         torch.set_num_threads(1)
-        _SCREEN = (PickPlaceTask(recording.config), pickle.loads(recording.policy))
+        _SCREEN = (recording.task(), pickle.loads(recording.policy))
     sim, policy = _SCREEN
     return run_episode(sim, policy, seed, thresholds=recording.thresholds).result
 
@@ -208,6 +197,7 @@ def record_dataset(
     workers: int = 1,
     progress: bool = True,
     policy_name: str | None = None,
+    task_string: str | None = None,
 ) -> RecordSummary:
     """Record ``episodes`` episodes of ``policy`` into a new LeRobotDataset at ``out_dir``.
 
@@ -220,6 +210,8 @@ def record_dataset(
         vcodec: video codec LeRobot encodes with (``"h264"``; ``"libsvtav1"`` is smaller but slower).
         frames: ``"video"`` or ``"image"`` (lossless PNG frames: faster to train from; see
             :data:`FRAME_STORAGE`).
+        task_string: the language instruction stored on every frame and given to the policy (default
+            :data:`salt_vla_so101.config.TASK_STRING`).
         workers: processes recording at once (each a core). The dataset is the one a serial recording of the
             same seeds writes (same episodes in the same order, same frames and values; the statistics equal
             to float rounding): with ``keep_only_successes`` the seeds are first screened in parallel without
@@ -238,6 +230,9 @@ def record_dataset(
                               "Choose another --out or delete it.")
     if episodes < 1 or workers < 1:
         raise ValueError(f"record_dataset needs episodes >= 1 and workers >= 1; got {episodes} and {workers}.")
+    if task_string is not None and not task_string.strip():
+        raise ValueError("task_string is empty; give the instruction the episodes show, e.g. "
+                         "'pick up the block and place it in the bowl', or leave it out for that default.")
     needs = check_policy(policy)
     config = replace(task or TaskConfig(cameras=SO101_CAMERAS), render=True)
     if fps is not None:
@@ -247,19 +242,20 @@ def record_dataset(
     attempts_cap = max_attempts or (3 * episodes + 10 if keep_only_successes else episodes)
     recording = _Recording(policy=_pickled(policy) if workers > 1 else b"", config=config, thresholds=thresholds,
                            repo_id=repo_id, features=dataset_features(config, tuple(policy.action_names), frames=frames),
-                           frames=frames, vcodec=vcodec)
+                           frames=frames, vcodec=vcodec, task_string=task_string)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     root = staging / "dataset"
     label = policy_name or type(policy).__name__
     start = time.perf_counter()
     try:
-        if workers == 1:
-            results, saved = _record_serially(recording, policy, root, episodes, seed, keep_only_successes,
-                                              attempts_cap, label, progress)
-        else:
-            results, saved = _record_in_parallel(recording, needs.rendered, staging, root, episodes, seed,
-                                                 keep_only_successes, attempts_cap, workers, label, progress)
+        with lerobot_compat.quiet_recording():
+            if workers == 1:
+                results, saved = _record_serially(recording, policy, root, episodes, seed, keep_only_successes,
+                                                  attempts_cap, label, progress)
+            else:
+                results, saved = _record_in_parallel(recording, needs.rendered, staging, root, episodes, seed,
+                                                     keep_only_successes, attempts_cap, workers, label, progress)
         os.replace(root, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -272,7 +268,7 @@ def record_dataset(
 
 def _too_few(saved: int, episodes: int, attempts: int) -> RuntimeError:
     return RuntimeError(f"Only {saved} of {episodes} episodes succeeded in {attempts} attempts; nothing was "
-                        "written. Raise max_attempts, or record without keep_only_successes.")
+                        "written. Raise max_attempts (--max-attempts), or record without keep_only_successes.")
 
 
 def _record_serially(recording: _Recording, policy: Policy, root: Path, episodes: int, seed: int,
@@ -290,6 +286,7 @@ def _record_serially(recording: _Recording, policy: Policy, root: Path, episodes
         with tqdm(total=episodes, desc=f"record {label}", unit="ep", disable=not progress) as bar:
             while saved < episodes and len(results) < attempts_cap:
                 results.append(writer(seed + len(results), keep))
+                bar.set_postfix(attempts=len(results), refresh=not keep(results[-1]))
                 if keep(results[-1]):
                     saved += 1
                     bar.update(1)

@@ -22,6 +22,10 @@ from typing import Any
 import salt_vla_so101  # noqa: F401  (sets the headless MUJOCO_GL default before MuJoCo is imported)
 
 import salt_vla
+from salt_vla.extras import requires
+
+REQUIRES = requires("sim")
+"""Optional modules this plugin needs (``salt-vla plugins`` shows the missing ones and how to install them)."""
 
 
 def _whiskers(**kwargs: Any) -> Any:

@@ -7,6 +7,9 @@ from typing import Any
 
 import click
 
+from salt_vla.cli.policy_options import explained_policy_options, policy_kwargs, policy_options
+from salt_vla.extras import MissingExtraError, require_extras
+
 
 class SizeParam(click.ParamType):
     """``HxW`` (``240x320``) -> ``(240, 320)``."""
@@ -43,14 +46,20 @@ def _mean(summary: dict[str, Any], name: str, scale: float, unit: str) -> str:
 @click.option("--image-size", type=SIZE, metavar="HxW", default=None, help="Policy camera images HxW (default: the task's, 240x320).")
 @click.option("--ghosts", type=int, default=8, show_default=True, help="Earlier predictions drawn as fading ghosts.")
 @click.option("--interactive", is_flag=True, help="Then browse the episode in MuJoCo's viewer (needs a display).")
+@policy_options
 def whiskers_command(policy: str, seed: int, out: Path, samples: int, every: int, steps: int | None, camera: str,
-                     size: tuple[int, int], image_size: tuple[int, int] | None, ghosts: int, interactive: bool) -> None:
+                     size: tuple[int, int], image_size: tuple[int, int] | None, ghosts: int, interactive: bool,
+                     device: str | None, camera_map: str | None, policy_option: dict[str, Any]) -> None:
     """Draw a policy's predicted action chunks as whiskers on an SO-101 episode.
 
     Each prediction is forward-simulated in a copy of the simulation: green = current prediction (all
     samples), blue = earlier predictions fading with age, orange = the path the gripper took. Writes
     frames/step_<t>.png, whiskers.mp4, metrics.json and summary.png to --out.
     """
+    try:
+        require_extras("salt-vla whiskers", ["sim"])
+    except MissingExtraError as exc:
+        raise click.ClickException(str(exc)) from None
     from dataclasses import replace
 
     from salt_vla_so101.compatibility import PolicyMismatchError
@@ -66,12 +75,14 @@ def whiskers_command(policy: str, seed: int, out: Path, samples: int, every: int
             click.echo(f"--interactive needs a display: {problem}. Writing the files only; open whiskers.mp4 "
                        "or the frames instead, or run on a machine with a screen.", err=True)
             interactive = False
+    kwargs = policy_kwargs(device, camera_map, policy_option)
     try:
         config = WhiskerConfig(samples=samples, every=every, steps=steps, camera=camera, size=size, ghosts=ghosts)
         if image_size is not None:
             config = replace(config, task=replace(config.task, image_size=image_size))
-        result = WhiskerVisualizer(config).visualize(policy, seed=seed, out_dir=out)
-    except (PolicyMismatchError, PluginError, ValueError, TypeError) as exc:
+        with explained_policy_options(kwargs):
+            result = WhiskerVisualizer(config).visualize(policy, seed=seed, out_dir=out, policy_kwargs=kwargs)
+    except (PolicyMismatchError, PluginError, MissingExtraError, ValueError, TypeError) as exc:
         raise click.ClickException(str(exc)) from exc
     files = result["files"]
     summary = result["summary"]

@@ -20,6 +20,7 @@ the executed path over the overlapping horizon, distances from the chunk's end t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -184,6 +185,7 @@ def run_whiskers(
     task: PickPlaceTask | None = None,
     progress: bool = True,
     name: str | None = None,
+    policy_kwargs: Mapping[str, Any] | None = None,
 ) -> WhiskerEpisode:
     """Roll ``policy`` out on episode ``seed`` and record a whisker bundle every ``config.every`` steps.
 
@@ -194,6 +196,7 @@ def run_whiskers(
         task: run on this task (default: one built from ``config.task`` for the policy's cameras).
         progress: show a progress bar.
         name: the policy's name in the outputs (default: the SPEC or the class name).
+        policy_kwargs: ``create_policy`` options for a SPEC ``policy`` (``device``, ``camera_map``, ...).
     """
     from salt_vla_so101.rollout import seed_everything
 
@@ -202,7 +205,10 @@ def run_whiskers(
         import salt_vla
 
         name = name or policy
-        policy = salt_vla.create_policy(policy)
+        policy = salt_vla.create_policy(policy, **dict(policy_kwargs or {}))
+    elif policy_kwargs:
+        raise ValueError(f"policy_kwargs {sorted(policy_kwargs)} apply to a SPEC; this policy is already built "
+                         f"({type(policy).__name__}). Pass them to create_policy instead.")
     name = name or type(policy).__name__
     if not callable(getattr(policy, "predict_chunk", None)):
         raise TypeError(

@@ -45,9 +45,11 @@ class WhiskerVisualizer:
 
     def visualize(
         self, policy: Policy | str, *, seed: int, out_dir: str | Path | None = None, progress: bool = True,
-        **options: Any,
+        policy_kwargs: Mapping[str, Any] | None = None, **options: Any,
     ) -> Mapping[str, Any]:
         """Roll ``policy`` out on episode ``seed``, draw every prediction, and write the files to ``out_dir``.
+
+        ``policy_kwargs`` are ``create_policy`` options (``device``, ``camera_map``, ...) for a SPEC ``policy``.
 
         Returns:
             ``{"frames": [[H, W, 3] uint8], "metrics": [per-prediction dicts], "summary": {...},
@@ -55,7 +57,7 @@ class WhiskerVisualizer:
             (see :func:`salt_vla_whiskers.outputs.write_outputs`).
         """
         config = self.config.with_options(**options)
-        episode = run_whiskers(policy, seed, config, progress=progress)
+        episode = run_whiskers(policy, seed, config, progress=progress, policy_kwargs=policy_kwargs)
         if episode.interrupted:  # Ctrl-C during the rollout: keep what was recorded, then stop
             if out_dir is not None:
                 write_outputs(episode, [], out_dir)

@@ -6,28 +6,31 @@ import json
 
 import click
 
+from salt_vla.extras import describe_missing
 from salt_vla.plugins import plugin_statuses, registry
 from salt_vla.registry import KINDS
 
 
 def plugin_rows(kind: str | None = None) -> list[dict[str, str]]:
-    """One row per registered entry (kind, name, provider, package, status), then one per failed plugin."""
+    """One row per registered entry (kind, name, provider, package, status, description, needs), then one per
+    failed plugin. ``needs`` lists the provider's missing optional modules with their install lines."""
     statuses = {s.name: s for s in plugin_statuses()}
     reg = registry()
     rows = []
     for entry in reg.entries(kind):
         status = statuses.get(entry.provider)
         clash = [e.provider for e in reg.conflict(entry.kind, entry.name) if e.provider != entry.provider]
-        state = f"conflict: also registered by {', '.join(clash)}" if clash else "ok"
+        needs = describe_missing(status.missing) if status is not None and status.missing else ""
+        state = f"conflict: also registered by {', '.join(clash)}" if clash else f"needs {needs}" if needs else "ok"
         if status is not None and status.warnings:
             state += " (" + "; ".join(status.warnings) + ")"
         rows.append({"kind": entry.kind, "name": entry.name, "provider": entry.provider,
-                     "package": entry.package, "status": state, "description": entry.description})
+                     "package": entry.package, "status": state, "description": entry.description, "needs": needs})
     if kind is None:
         for status in statuses.values():
             if not status.ok:
                 rows.append({"kind": "-", "name": "-", "provider": status.name, "package": status.package,
-                             "status": f"failed: {status.error}", "description": ""})
+                             "status": f"failed: {status.error}", "description": "", "needs": ""})
     return rows
 
 

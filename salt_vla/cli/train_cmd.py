@@ -10,13 +10,22 @@ from salt_vla.config import ConfigError, load_config
 
 
 def split_arguments(arguments: tuple[str, ...]) -> tuple[Path | None, list[str]]:
-    """``[CONFIG.yaml] [key.path=value ...]``: at most one config file, then overrides in any order."""
+    """``[CONFIG] [key.path=value ...]``: at most one config (a YAML file, or the name of a shipped config such
+    as ``ssv2_vitb_videomae``), then overrides in any order."""
+    from salt_vla.configs import config_names, config_path
+
     files = [a for a in arguments if "=" not in a]
     if len(files) > 1:
         raise click.UsageError(f"Give at most one config file; got {files}. Overrides look like key.path=value.")
-    if files and not Path(files[0]).is_file():
-        raise click.UsageError(f"Config file {files[0]!r} does not exist (overrides look like key.path=value).")
-    return (Path(files[0]) if files else None), [a for a in arguments if "=" in a]
+    overrides = [a for a in arguments if "=" in a]
+    if not files:
+        return None, overrides
+    if Path(files[0]).is_file():
+        return Path(files[0]), overrides
+    if files[0] in config_names() or files[0].removesuffix(".yaml") in config_names():
+        return config_path(files[0]), overrides
+    raise click.UsageError(f"Config file {files[0]!r} does not exist, and no shipped config has that name "
+                           f"(shipped: {', '.join(config_names())}). Overrides look like key.path=value.")
 
 
 def _load(arguments: tuple[str, ...], stage: str):
@@ -29,10 +38,16 @@ def _load(arguments: tuple[str, ...], stage: str):
         raise click.UsageError(str(error)) from None
 
 
-def _run(arguments: tuple[str, ...], stage: str, resume: bool, allow_config_change: bool) -> None:
+def _run(arguments: tuple[str, ...], stage: str, resume: bool, allow_config_change: bool,
+         print_config: bool = False) -> None:
+    cfg = _load(arguments, stage)
+    if print_config:
+        from salt_vla.config import dump_yaml
+
+        click.echo(dump_yaml(cfg), nl=False)
+        return
     from salt_vla.train import train
 
-    cfg = _load(arguments, stage)
     result = train(cfg, resume=resume, allow_config_change=allow_config_change)
     click.echo(f"Finished {result.state.step} steps; run directory: {result.out_dir}")
     if result.val_metrics:
@@ -45,29 +60,39 @@ _resume_option = click.option("--resume/--no-resume", default=True, show_default
 _allow_option = click.option("--allow-config-change", is_flag=True,
                              help="Resume although settings such as optim.lr or run.steps changed (listed in a warning). "
                                   "A change of the model or its targets is always refused.")
+_print_config_option = click.option("--print-config", is_flag=True,
+                                    help="Print the resolved config (file, overrides and every default) as YAML "
+                                         "and exit without training.")
 
 
 @click.command("train")
 @_arguments
 @_resume_option
 @_allow_option
-def train_command(arguments: tuple[str, ...], resume: bool, allow_config_change: bool) -> None:
-    """Stage 2: train a SALT student (CONFIG is YAML; OVERRIDES are key.path=value).
+@_print_config_option
+def train_command(arguments: tuple[str, ...], resume: bool, allow_config_change: bool, print_config: bool) -> None:
+    """Stage 2: train a SALT student (CONFIG is YAML or a shipped config's name; OVERRIDES are key.path=value).
 
     \b
     salt-vla train run.yaml optim.lr=3e-4 run.out_dir=runs/vitb
+    salt-vla train ssv2_vitb_videomae data.args.root=/data/ssv2/videos
+    salt-vla train --print-config ssv2_vitl_videomae
     torchrun --nproc_per_node 8 -m salt_vla train run.yaml
+
+    Shipped configs: ssv2_vitb_videomae, ssv2_vitl_videomae, video_folder_vitb (salt_vla/configs).
     """
-    _run(arguments, "salt", resume, allow_config_change)
+    _run(arguments, "salt", resume, allow_config_change, print_config)
 
 
 @click.command("train-teacher")
 @_arguments
 @_resume_option
 @_allow_option
-def train_teacher_command(arguments: tuple[str, ...], resume: bool, allow_config_change: bool) -> None:
+@_print_config_option
+def train_teacher_command(arguments: tuple[str, ...], resume: bool, allow_config_change: bool,
+                          print_config: bool) -> None:
     """Stage 1: train a pixel-reconstruction teacher (the encoder becomes teacher `checkpoint`)."""
-    _run(arguments, "teacher", resume, allow_config_change)
+    _run(arguments, "teacher", resume, allow_config_change, print_config)
 
 
 @click.command("cache")

@@ -9,6 +9,7 @@ has ≈ 86M parameters like ``vit_base_patch16_224``).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -115,7 +116,8 @@ def init_block_stack(blocks: Sequence[Block]) -> None:
 def make_blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, qkv_bias: bool = True,
                 drop_path_rate: float = 0.0, init_values: float | None = None) -> nn.ModuleList:
     """``depth`` timm ViT blocks (fused SDPA attention) with a linear stochastic-depth ramp."""
-    rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth else []
+    # On the CPU explicitly: under `with torch.device("meta")` a meta tensor has no values to list.
+    rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist() if depth else []
     blocks = nn.ModuleList(
         Block(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=rate, init_values=init_values,
               norm_layer=partial(nn.LayerNorm, eps=1e-6))
@@ -247,6 +249,37 @@ REGISTERED: dict[str, dict[str, Any]] = {
     "vit_micro_patch8_t2": {"size": "micro", "patch_size": 8, "tubelet_size": 2, "num_frames": 8, "img_size": 64},
 }
 """Registered encoder names and what they encode (size, patch, tubelet; default clip 16x224x224 unless noted)."""
+
+DEFAULT_PRETRAINED: dict[str, str] = {
+    f"vit_{size}_patch16_t2": f"timm:vit_{size}_patch16_224" for size in ("tiny", "small", "base", "large")
+}
+"""What ``pretrained=True`` loads for a registered name: timm's ImageNet weights of the image ViT of the same
+width, depth and patch size, inflated to video (timm's default tag of that model). ``vit_micro`` has no image
+counterpart and ``vit_huge_patch16_t2`` none of the same patch size, so neither has a default."""
+
+
+def resolve_pretrained(name: str, pretrained: str | bool | None) -> str | None:
+    """``pretrained`` as a weight source: ``True`` is the name's default (timm habit), ``False``/``None`` none.
+
+    Raises:
+        ValueError: ``True`` for a name without a default (the message says what to pass instead).
+        TypeError: anything but a source string or a bool.
+    """
+    if pretrained is None or pretrained is False:
+        return None
+    if pretrained is True:
+        if name not in DEFAULT_PRETRAINED:
+            with_default = ", ".join(DEFAULT_PRETRAINED)
+            raise ValueError(
+                f"Encoder {name!r} has no default pretrained weights, so pretrained=True has nothing to load. "
+                f"Pass a source instead: pretrained='timm:<image ViT>' (e.g. 'timm:vit_huge_patch14_224.orig_in21k'), "
+                f"'hf-hub:org/repo' or 'local-dir:<path>' of a salt-vla checkpoint; or use one of {with_default}, "
+                "whose default is timm's image ViT of the same size.")
+        return DEFAULT_PRETRAINED[name]
+    if not isinstance(pretrained, (str, os.PathLike)):
+        raise TypeError(f"pretrained must be True/False or a source string such as 'timm:vit_base_patch16_224', "
+                        f"'hf-hub:org/repo' or 'local-dir:<path>'; got {type(pretrained).__name__} {pretrained!r}.")
+    return os.fspath(pretrained)
 
 
 def video_vit_config(name: str, **overrides: Any) -> VideoViTConfig:

@@ -64,12 +64,26 @@ class DataSection:
 
 @dataclass
 class StudentSection:
-    """The encoder being trained (stage 2) or the teacher's encoder (stage 1)."""
+    """The encoder being trained (stage 2) or the teacher's encoder (stage 1).
+
+    ``pretrained``: a weight source (``timm:vit_base_patch16_224``, ``hf-hub:org/repo``, ``local-dir:path``),
+    ``true`` for the name's default (timm's image ViT of the same size), or ``null``/``false`` for none.
+    """
 
     name: str = "vit_base_patch16_t2"
     args: dict[str, Any] = field(default_factory=dict)
-    pretrained: str | None = None
+    pretrained: str | bool | None = None
     grad_checkpointing: bool = False
+
+    def validate(self) -> list[str]:
+        if self.pretrained is not True:
+            return []
+        from salt_vla.models.video_vit import DEFAULT_PRETRAINED, REGISTERED
+
+        if self.name in REGISTERED and self.name not in DEFAULT_PRETRAINED:
+            return [f"pretrained=true: {self.name} has no default pretrained weights; give a source such as "
+                    f"'timm:<image ViT>' or 'local-dir:<checkpoint>', or use one of {', '.join(DEFAULT_PRETRAINED)}"]
+        return []
 
 
 @dataclass

@@ -12,6 +12,29 @@ import time
 from pathlib import Path
 from typing import Any
 
+WANDB_ID_FILE = "wandb_run_id"
+"""File in the run directory holding the W&B run id, so that a resumed run continues the same W&B run."""
+
+
+def wandb_init_args(out_dir: Path, project: str, config: dict[str, Any] | None, *, resume: bool) -> dict[str, Any]:
+    """Keyword arguments of ``wandb.init`` for the run in ``out_dir``.
+
+    A resumed run reuses the id an earlier start stored there (its W&B charts continue); a fresh run, or a
+    resume without a stored id, gets a new id, stored now (before ``wandb.init`` contacts anything).
+    """
+    import secrets
+    import string
+
+    from salt_vla.io import atomic_write_text
+
+    id_file = out_dir / WANDB_ID_FILE
+    run_id = id_file.read_text().strip() if resume and id_file.exists() else ""
+    if not run_id:
+        alphabet = string.ascii_lowercase + string.digits  # W&B's own id alphabet and length
+        run_id = "".join(secrets.choice(alphabet) for _ in range(8))
+        atomic_write_text(id_file, run_id + "\n")
+    return {"project": project, "dir": str(out_dir), "config": config, "id": run_id, "resume": "allow"}
+
 
 def json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
     """Non-finite floats become ``None`` (JSON has no NaN)."""
@@ -44,7 +67,7 @@ class MetricSinks:
                 import wandb
             except ImportError as error:
                 raise RuntimeError("run.wandb_project needs the wandb package: pip install wandb") from error
-            self._wandb = wandb.init(project=wandb_project, dir=str(out_dir), config=config, resume="allow")
+            self._wandb = wandb.init(**wandb_init_args(out_dir, wandb_project, config, resume=resume))
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         if not self.enabled:

@@ -68,3 +68,30 @@ def test_recover_after_crash_between_renames(tmp_path):
     (old / "w").write_text("previous")
     assert (recover_directory(target) / "w").read_text() == "previous"
     assert recover_directory(tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_and_directories_follow_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        file = atomic_write_text(tmp_path / "report.md", "hello")
+        with atomic_directory(tmp_path / "ckpt") as tmp:
+            (tmp / "weights.bin").write_bytes(b"w")
+            os.close(os.open(tmp / "private.safetensors", os.O_CREAT | os.O_WRONLY, 0o600))  # as safetensors does
+    finally:
+        os.umask(old)
+    assert file.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "ckpt").stat().st_mode & 0o777 == 0o777 & ~umask
+    assert (tmp_path / "ckpt" / "weights.bin").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "ckpt" / "private.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_the_umask_is_read_without_changing_it():
+    from salt_vla.io import current_umask
+
+    old = os.umask(0o027)
+    try:
+        assert current_umask() == 0o027
+        assert os.umask(0o027) == 0o027  # unchanged by the read
+    finally:
+        os.umask(old)

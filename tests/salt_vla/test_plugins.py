@@ -26,7 +26,7 @@ def run_cli(*args: str, env_extra: dict[str, str] | None = None, pythonpath: Pat
     env = dict(os.environ)
     env.pop("SALT_VLA_PLUGINS", None)
     if pythonpath is not None:
-        env["PYTHONPATH"] = str(pythonpath)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "salt_vla", *args], capture_output=True, text=True, env=env, timeout=300)
 
@@ -219,3 +219,29 @@ def test_installed_example_plugin_appears_in_cli(tmp_path):
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )
     assert test.returncode == 0, test.stdout + test.stderr
+
+
+def test_plugin_with_missing_optional_modules_shows_what_it_needs(tmp_path):
+    make_fake_distribution(
+        tmp_path, "needy-plugin", {"needy": "salt_vla_needy_mod", "odd": "salt_vla_odd_mod"},
+        {"salt_vla_needy_mod": (
+            "import salt_vla\n"
+            "REQUIRES = {'json': 'stdlib', 'a_module_that_does_not_exist': 'pip install the-thing'}\n"
+            "@salt_vla.hookimpl\n"
+            "def register_losses(register):\n"
+            "    register('needy_l1', lambda: None)\n"),
+         "salt_vla_odd_mod": (
+            "import salt_vla\n"
+            "REQUIRES = ['not', 'a', 'mapping']\n"
+            "@salt_vla.hookimpl\n"
+            "def register_losses(register):\n"
+            "    register('odd_l1', lambda: None)\n")},
+    )
+    result = run_cli("plugins", "--json", "--kind", "loss", pythonpath=tmp_path,
+                     env_extra={"SALT_VLA_PLUGINS": "needy,odd"})
+    assert result.returncode == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["needy_l1"]["status"] == "needs a_module_that_does_not_exist (pip install the-thing)"
+    assert rows["needy_l1"]["needs"] == "a_module_that_does_not_exist (pip install the-thing)"
+    assert rows["odd_l1"]["status"].startswith("ok (REQUIRES should map module names to install lines")
+    assert rows["l1"]["status"] == "ok" and rows["l1"]["needs"] == ""

@@ -1,36 +1,22 @@
 """A third-party salt-vla plugin: the checkerboard masker.
 
-The student sees the tokens of one colour of a spatial checkerboard (the same in every frame) and
-predicts the other colour. Which colour is the context is drawn per clip from the generator.
+This module is what salt-vla imports to list plugins, so it stays light: no torch here. The masker lives in
+:mod:`salt_vla_checkerboard.masker` and is imported by the factory, when the name is used.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import Any
 
 import salt_vla
-from salt_vla.masking import MaskBatch, MaskPair
 
 
-class CheckerboardMasker:
-    """Context = one checkerboard colour, target = the other; ``square`` is the side in tokens."""
+def _checkerboard(**kwargs: Any) -> Any:
+    from salt_vla_checkerboard.masker import CheckerboardMasker
 
-    def __init__(self, square: int = 1) -> None:
-        if square < 1:
-            raise ValueError(f"CheckerboardMasker square must be >= 1 token; got {square}.")
-        self.square = square
-
-    def __call__(self, batch_size: int, grid: tuple[int, int, int], generator: torch.Generator) -> MaskBatch:
-        frames, height, width = grid
-        rows = torch.arange(height).view(height, 1) // self.square
-        cols = torch.arange(width).view(1, width) // self.square
-        colour = ((rows + cols) % 2).bool().expand(frames, height, width).flatten()
-        flips = torch.randint(0, 2, (batch_size,), generator=generator).bool()
-        context = torch.stack([(colour ^ flip).nonzero().squeeze(1) for flip in flips])
-        target = torch.stack([(~(colour ^ flip)).nonzero().squeeze(1) for flip in flips])
-        return MaskBatch((MaskPair(context, target),), grid)
+    return CheckerboardMasker(**kwargs)
 
 
 @salt_vla.hookimpl
 def register_maskers(register):
-    register("checkerboard", CheckerboardMasker, description="example plugin: checkerboard context/target")
+    register("checkerboard", _checkerboard, description="example plugin: checkerboard context/target")
