@@ -339,8 +339,7 @@ def _record_in_parallel(recording: _Recording, rendered: tuple[str, ...], stagin
             raise RuntimeError(f"Episodes {lost} succeeded when screened but not when recorded: the policy is not "
                                "deterministic given the seed, so a parallel recording cannot pick its seeds "
                                "ahead. Record with workers=1.")
-    with _quiet_encoders():
-        lerobot_compat.aggregate(part_roots, root, recording.repo_id)
+    lerobot_compat.aggregate(part_roots, root, recording.repo_id)
     by_seed = {r.seed: r for r in recorded}
     results = [by_seed.get(r.seed, r) for r in screened] if keep_only_successes else recorded
     return results, len(chosen)
