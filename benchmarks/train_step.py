@@ -233,7 +233,7 @@ def main() -> None:
         return
     emit("train_step", {"runs": results, "cached_over_live_speedup": speedups,
                         "measured_bf16_matmul_tflops": args.matmul_peak / 1e12 if args.matmul_peak else None}, args,
-         settings={k: str(v) for k, v in vars(args).items()})
+         settings={k: str(v) for k, v in vars(args).items()}, world_size=int(os.environ.get("WORLD_SIZE", "1")))
 
 
 if __name__ == "__main__":

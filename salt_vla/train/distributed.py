@@ -110,9 +110,38 @@ def full_state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer, *, shar
     return get_model_state_dict(model, options=options), get_optimizer_state_dict(model, optimizer, options=options)
 
 
+def _parameter_names(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[str]:
+    """The model's name of each parameter the optimizer holds, in the optimizer's order (its state's indices)."""
+    names = {id(p): n for n, p in unwrap(model).named_parameters()}
+    return [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
+
+
+def optimizer_state_keyed(optimizer_state: dict, names: list[str], *, by_name: bool) -> dict:
+    """``optimizer_state`` with its parameters keyed by name (FSDP's full state dict) or by index (``Optimizer``'s).
+
+    A checkpoint written by one process or DDP keys the optimizer state by index, one written under FSDP by
+    parameter name; converting on load lets a run resume under another world size or strategy. A state
+    already in the wanted form is returned as it is.
+
+    Raises:
+        KeyError: the state names a parameter the model does not have (another model's checkpoint).
+    """
+    keys = list(optimizer_state["state"]) + [p for g in optimizer_state["param_groups"] for p in g["params"]]
+    if all(isinstance(k, str) for k in keys) == by_name:
+        return optimizer_state
+    convert = names.__getitem__ if by_name else {name: i for i, name in enumerate(names)}.__getitem__
+    return {**optimizer_state,
+            "state": {convert(k): v for k, v in optimizer_state["state"].items()},
+            "param_groups": [{**g, "params": [convert(p) for p in g["params"]]} for g in optimizer_state["param_groups"]]}
+
+
 def load_full_state_dicts(model: nn.Module, optimizer: torch.optim.Optimizer, model_state: dict, optimizer_state: dict,
                           *, sharded: bool) -> None:
-    """Inverse of :func:`full_state_dicts`: every rank loads the complete dicts (FSDP keeps its own shard)."""
+    """Inverse of :func:`full_state_dicts`: every rank loads the complete dicts (FSDP keeps its own shard).
+
+    The optimizer state may come from either strategy (see :func:`optimizer_state_keyed`).
+    """
+    optimizer_state = optimizer_state_keyed(optimizer_state, _parameter_names(model, optimizer), by_name=sharded)
     if not sharded:
         unwrap(model).load_state_dict(model_state)
         optimizer.load_state_dict(optimizer_state)
