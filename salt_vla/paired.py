@@ -295,7 +295,7 @@ def compare_reports(reports: Sequence[EvalReport], *, names: Sequence[str] | Non
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise ValueError(f"Arm name(s) {', '.join(map(repr, repeated))} given to more than one report; "
-                         "name each arm distinctly.")
+                         "name each arm distinctly (salt-vla compare: --name once per report).")
     baseline = names[0] if baseline is None else baseline
     if baseline not in names:
         raise ValueError(f"Baseline {baseline!r} is not one of the arms: {', '.join(map(repr, names))}.")

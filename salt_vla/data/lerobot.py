@@ -135,7 +135,8 @@ class LeRobotVideoDataset(VideoDataset):
         repo_id: a Hub dataset id, used when ``root`` does not hold the dataset: LeRobot downloads it (into
             ``root``, or its cache ``HF_LEROBOT_HOME/<repo_id>`` when ``root`` is ``None``).
         revision: the Hub revision (LeRobot's default when ``None``).
-        cameras: camera keys (``"observation.images.front"`` or just ``"front"``); default every camera.
+        cameras: camera keys (``"observation.images.front"`` or just ``"front"``); default every camera except
+            depth maps.
         split, val_fraction, split_seed: which episodes (see :func:`split_episodes`).
         episodes: restrict to these episode indices before splitting (default all).
         seed, scale, ratio, flip, temporal: view sampling (:class:`~salt_vla.data.views.ViewSampler`).
@@ -213,8 +214,8 @@ class LeRobotVideoDataset(VideoDataset):
         available = [k for k, f in features.items() if f.get("dtype") in ("video", "image")]
         if not available:
             raise ValueError(f"LeRobotVideoDataset: {self.root} has no camera (no feature of dtype video or image).")
-        if cameras is None:
-            return available
+        if cameras is None:  # depth maps are not colour video: only when asked for by name
+            return [k for k in available if not (features[k].get("info") or {}).get("video.is_depth_map")] or available
         wanted = [cameras] if isinstance(cameras, str) else list(cameras)
         picked = []
         for name in wanted:
