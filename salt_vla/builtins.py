@@ -76,11 +76,13 @@ def register_schedules(register: Register) -> None:
 
 def _dataset(kind: str, **kwargs: Any) -> Any:
     # Imported here: salt_vla.data pulls in torch, and listing the registry must stay cheap.
+    from salt_vla.data.lerobot import LeRobotVideoDataset
     from salt_vla.data.ssv2 import SSv2Dataset
     from salt_vla.data.synthetic import SyntheticPhysicsDataset
     from salt_vla.data.video_folder import VideoFolderDataset
 
-    classes = {"synthetic_physics": SyntheticPhysicsDataset, "video_folder": VideoFolderDataset, "ssv2": SSv2Dataset}
+    classes = {"synthetic_physics": SyntheticPhysicsDataset, "video_folder": VideoFolderDataset, "ssv2": SSv2Dataset,
+               "lerobot": LeRobotVideoDataset}
     return classes[kind](**kwargs)
 
 
@@ -92,3 +94,5 @@ def register_datasets(register: Register) -> None:
              description="every video file under a folder (recursive), PyAV decoding")
     register("ssv2", partial(_dataset, "ssv2"),
              description="Something-Something-v2 from its JSON split files (<root>/<id>.webm)")
+    register("lerobot", partial(_dataset, "lerobot"),
+             description="a LeRobotDataset v3 (local directory or Hub id): one video per episode and camera, split by episode")

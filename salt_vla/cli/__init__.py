@@ -7,6 +7,7 @@ import warnings
 import click
 
 from salt_vla import __version__
+from salt_vla.cli.compare_cmd import compare_command
 from salt_vla.cli.errors import DEBUG_ENV, ErrorReportingGroup
 from salt_vla.cli.hub_cmd import probe_command, pull_command, push_command, quickstart_command
 from salt_vla.cli.plugins_cmd import plugins_command
@@ -27,7 +28,7 @@ def cli(debug: bool) -> None:
 
 
 for command in (quickstart_command, plugins_command, train_command, train_teacher_command, cache_command, probe_command,
-                push_command, pull_command):
+                push_command, pull_command, compare_command):
     cli.add_command(command)
 
 

@@ -12,6 +12,7 @@ from salt_vla.data.collate import MaskCollate, collate_clips
 from salt_vla.data.decode import VideoDecodeError, VideoReader
 from salt_vla.data.failures import CorruptVideoWarning, DatasetFailureError
 from salt_vla.data.files import FileVideoDataset
+from salt_vla.data.lerobot import LeRobotVideoDataset
 from salt_vla.data.physics import PhysicsConfig
 from salt_vla.data.shm import SharedMemoryError, check_shared_memory, nbytes
 from salt_vla.data.ssv2 import SSv2Dataset
@@ -27,6 +28,7 @@ __all__ = [
     "EpochDataset",
     "FileVideoDataset",
     "FrameSource",
+    "LeRobotVideoDataset",
     "MaskCollate",
     "PhysicsConfig",
     "SSv2Dataset",

@@ -104,6 +104,6 @@ def test_ssv2_errors_name_the_problem(ssv2_root: Path, tmp_path: Path) -> None:
 def test_builtin_datasets_are_registered_with_working_factories(h264_dir: Path) -> None:
     import salt_vla
 
-    assert salt_vla.list_names("dataset") == ["ssv2", "synthetic_physics", "video_folder"]
+    assert salt_vla.list_names("dataset") == ["lerobot", "ssv2", "synthetic_physics", "video_folder"]
     assert len(salt_vla.create_dataset("synthetic_physics", num_videos=3, frames=4, size=16)) == 3
     assert len(salt_vla.create_dataset("video_folder", root=h264_dir, frames=4, size=16)) == 6
