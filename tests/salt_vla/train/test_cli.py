@@ -138,7 +138,7 @@ def test_resumed_run_continues_the_same_wandb_run(tmp_path):
 
     train()
     run_id = (run / "wandb_run_id").read_text().strip()
-    train("run.steps=4")  # resumes from checkpoints/last at step 2
+    train("run.steps=4", "--allow-config-change")  # resumes from checkpoints/last at step 2 (a longer run: a changed setting)
     offline_runs = sorted(p.name for p in (run / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 2 and all(name.endswith(f"-{run_id}") for name in offline_runs), offline_runs
     assert (run / "wandb_run_id").read_text().strip() == run_id
