@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def test_encoder_tubelet_and_patches_must_fit_the_frames(tmp_path):
 
 
 def test_built_checkpoint_loads_through_act_salt_and_act_specs(built):
-    config = __import__("json").loads((built / "config.json").read_text())
+    config = json.loads((built / "config.json").read_text())
     assert config["type"] == "act_salt" and config["encoder_config"]["embed_dim"] == 24
     weights = load_file(built / "model.safetensors")
     assert any(key.startswith(ENCODER_PREFIX) for key in weights)
@@ -159,7 +160,7 @@ def test_lerobot_trains_frozen_and_finetuned_encoders(trained, encoder_dir):
             assert changed == []
         else:
             assert len(changed) == len(student)  # every encoder tensor moved (lr 1e-3, 3 Adam steps)
-        config = __import__("json").loads((checkpoint / "config.json").read_text())
+        config = json.loads((checkpoint / "config.json").read_text())
         assert config["encoder"] == str(encoder_dir) and config["encoder_config"]["embed_dim"] == ENCODER.embed_dim
         assert config["freeze_encoder"] == (variant == "frozen")
 
