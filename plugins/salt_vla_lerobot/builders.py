@@ -152,12 +152,15 @@ def build_act_salt(
 
     ``size="tiny"`` is :data:`TINY_ACT_SALT`; ``"default"`` is ACT's default transformer on
     ``vit_small_patch16_t2``. Extra keyword arguments override ``ACTSaltConfig`` fields (``encoder``,
-    ``encoder_overrides``, ``freeze_encoder``, ``n_obs_steps``...). The encoder's weights are random unless
-    ``encoder`` is a checkpoint or ``encoder_pretrained`` names weights.
+    ``encoder_overrides``, ``freeze_encoder``, ``n_obs_steps``...); an ``encoder`` given replaces the tiny one
+    and its overrides. The encoder's weights are random unless ``encoder`` is a checkpoint or
+    ``encoder_pretrained`` names weights.
     """
     compat.require_lerobot()
     inputs, outputs = _features(cameras, image_size, len(SO101_JOINTS))
-    defaults = TINY_ACT_SALT if _tiny(size) else {"encoder": "vit_small_patch16_t2"}
+    defaults = dict(TINY_ACT_SALT if _tiny(size) else {"encoder": "vit_small_patch16_t2"})
+    if "encoder" in config:  # another encoder: the tiny one's overrides do not apply to it
+        defaults.pop("encoder_overrides", None)
     settings = {**defaults, "device": "cpu", **config}
     act_config = compat.make_policy_config("act_salt", input_features=inputs, output_features=outputs, chunk_size=chunk_size,
                                     n_action_steps=n_action_steps or chunk_size, **settings)

@@ -57,6 +57,38 @@ def test_encoder_tubelet_and_patches_must_fit_the_frames(tmp_path):
         build_act_salt(tmp_path / "b", image_size=(30, 32))
 
 
+def serve_from_hub_cache(directory: Path, repo_id: str, cache: Path, monkeypatch) -> None:
+    """Make ``repo_id`` resolve, offline, to a copy of ``directory`` in a huggingface_hub cache at ``cache``."""
+    import huggingface_hub.constants as constants
+
+    commit = "1" * 40
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(directory, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_encoder_from_a_hub_id_a_local_dir_or_a_path_keeps_its_weights(tmp_path, monkeypatch):
+    from salt_vla_lerobot.builders import build_act_salt
+
+    torch.manual_seed(2)
+    student = save_pretrained(VideoViT(ENCODER), tmp_path / "student")
+    serve_from_hub_cache(student, "org/student", tmp_path / "hf", monkeypatch)
+    expected = load_file(student / "model.safetensors")
+    for name, source in (("hub", "hf-hub:org/student"), ("local", f"local-dir:{student}"), ("path", str(student))):
+        checkpoint = build_act_salt(tmp_path / name, encoder=source, freeze_encoder=name != "path")
+        weights = load_file(checkpoint / "model.safetensors")
+        for key, value in expected.items():
+            torch.testing.assert_close(weights[ENCODER_PREFIX + key], value, rtol=0, atol=0)
+        assert json.loads((checkpoint / "config.json").read_text())["encoder"] == source
+    with pytest.raises(Exception, match="not_a_student"):
+        build_act_salt(tmp_path / "unknown", encoder="not_a_student")
+
+
 def test_built_checkpoint_loads_through_act_salt_and_act_specs(built):
     config = json.loads((built / "config.json").read_text())
     assert config["type"] == "act_salt" and config["encoder_config"]["embed_dim"] == 24
@@ -202,7 +234,6 @@ def test_push_to_hub_and_load_back_by_hub_id(trained, tmp_path, monkeypatch):
     """Pushed as LeRobot's trainer pushes (policy, then its processors), with only huggingface_hub's network
     calls replaced; the upload, served from the Hub cache offline, loads through the adapter."""
     import huggingface_hub
-    import huggingface_hub.constants as constants
     from lerobot.policies.factory import make_pre_post_processors
     from salt_vla_lerobot import compat
 
@@ -229,14 +260,7 @@ def test_push_to_hub_and_load_back_by_hub_id(trained, tmp_path, monkeypatch):
     pushed_files = {p.name for p in checkpoint.iterdir()} - {"train_config.json"}  # push_model_to_hub(cfg) adds it
     assert pushed_files <= {p.name for p in remote.iterdir()}
 
-    cache, commit = tmp_path / "hf", "1" * 40
-    shutil.copytree(remote, cache / "models--org--act-salt" / "snapshots" / commit)
-    (cache / "models--org--act-salt" / "refs").mkdir()
-    (cache / "models--org--act-salt" / "refs" / "main").write_text(commit)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    serve_from_hub_cache(remote, "org/act-salt", tmp_path / "hf", monkeypatch)
     from_hub = salt_vla.create_policy("act_salt:org/act-salt")
     local = salt_vla.create_policy(f"act_salt:{checkpoint}")
     a, b = observations(2)
