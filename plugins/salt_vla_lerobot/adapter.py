@@ -17,6 +17,7 @@ state ``[1, n, S]``, oldest first. An observation joins the history the first ti
 ``predict_chunk`` then ``act`` on the same observation (whiskers), or ``predict_chunk`` alone at every step
 (temporal ensembling), both advance it by one frame; an episode's first frames are padded with its first
 observation, as LeRobot pads the start of an episode.
+
 Build one with :func:`salt_vla_lerobot.loading.load_lerobot_policy` or ``salt_vla.create_policy("act:...")``.
 """
 

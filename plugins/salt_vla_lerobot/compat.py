@@ -166,7 +166,7 @@ def check_transformers_declared(family: str, extra: str, *, requirements: Iterab
 
 
 def get_policy_class(family: str) -> type:
-    """LeRobot's ``PreTrainedPolicy`` subclass for ``family`` (``"act"``, ``"smolvla"``, ``"pi0"``, ``"pi05"``)."""
+    """LeRobot's ``PreTrainedPolicy`` subclass for ``family`` (``"act"``, ``"act_salt"``, ``"smolvla"``, ``"pi0"``...)."""
     register_family(family)
     check_family_supported(family)
     from lerobot.policies.factory import get_policy_class as lerobot_get_policy_class
