@@ -3,6 +3,8 @@
 Registered policy families (SPEC prefixes for ``salt_vla.create_policy`` and ``--policy``):
 
 - ``act:<hub id or directory>``, ``smolvla:...``, ``pi0:...``, ``pi05:...``
+- ``act_salt:<hub id or directory>``: ACT on a salt-vla encoder (:mod:`salt_vla_lerobot.act_salt`; ``act:``
+  loads these checkpoints too)
 
 ``create_policy("act:org/repo", device="cuda", camera_map={"front": "overhead_cam"})`` loads the
 checkpoint with its saved pre/post-processors, checks it against the task (processor files,
@@ -33,6 +35,7 @@ REQUIRES = requires("lerobot")
 
 DESCRIPTIONS = {
     "act": "LeRobot ACT checkpoint: act:<hub id or directory>",
+    "act_salt": "LeRobot ACT on a salt-vla encoder (act_salt checkpoint): act_salt:<hub id or directory>",
     "smolvla": "LeRobot SmolVLA checkpoint (flow matching): smolvla:<hub id or directory>",
     "pi0": "LeRobot Pi0 checkpoint (flow matching; LeRobot >= 0.5): pi0:<hub id or directory>",
     "pi05": "LeRobot Pi0.5 checkpoint (flow matching; LeRobot >= 0.5): pi05:<hub id or directory>",

@@ -10,12 +10,21 @@ One step of :meth:`LeRobotPolicy.act`::
 
 :meth:`LeRobotPolicy.predict_chunk` runs ``predict_action_chunk`` instead, which leaves the queue alone,
 and post-processes the whole chunk; flow-matching policies draw ``num_samples`` noise tensors (seeded).
+
+A policy whose config asks for past observations (``observation_delta_indices`` of ``n`` steps, e.g. ``act_salt``
+on a video encoder) gets them here, as LeRobot's dataset gave them in training: images ``[1, n, 3, H, W]`` and
+state ``[1, n, S]``, oldest first. An observation joins the history the first time the adapter sees it, so
+``predict_chunk`` then ``act`` on the same observation (whiskers), or ``predict_chunk`` alone at every step
+(temporal ensembling), both advance it by one frame; an episode's first frames are padded with its first
+observation, as LeRobot pads the start of an episode.
+
 Build one with :func:`salt_vla_lerobot.loading.load_lerobot_policy` or ``salt_vla.create_policy("act:...")``.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +92,9 @@ class LeRobotPolicy:
         self.inputs = self._image_inputs(config.input_features)
         state = config.input_features.get(STATE_KEY)
         self.state_dim = int(state.shape[0]) if state is not None else None
+        self.frames = observation_frames(config)
+        self._history: deque[dict[str, torch.Tensor]] = deque(maxlen=self.frames)
+        self._last_seen: Observation | None = None
         self._warned_sizes: set[str] = set()
 
     def _image_inputs(self, features: Mapping[str, Any]) -> list[ImageInput]:
@@ -120,8 +132,12 @@ class LeRobotPolicy:
         return tuple(dict.fromkeys(i.camera for i in self.inputs if i.depth))
 
     def reset(self) -> None:
-        """Clear LeRobot's action queue (and ACT's temporal ensembler). Call at every episode start."""
+        """Clear LeRobot's action queue (and ACT's temporal ensembler) and the observation history.
+
+        Call at every episode start."""
         self.policy.reset()
+        self._history.clear()
+        self._last_seen = None
 
     @torch.no_grad()
     def act(self, observation: Observation) -> np.ndarray:
@@ -176,7 +192,20 @@ class LeRobotPolicy:
 
     def preprocess(self, observation: Observation) -> dict[str, Any]:
         """``observation`` through the checkpoint's preprocessor: the batch the model sees (on ``device``)."""
-        return self.preprocessor(self.to_batch(observation))
+        batch = self.to_batch(observation)
+        if self.frames > 1:
+            batch = self._with_history(observation, batch)
+        return self.preprocessor(batch)
+
+    def _with_history(self, observation: Observation, batch: dict[str, Any]) -> dict[str, Any]:
+        """``batch`` with every tensor replaced by the last ``frames`` of it, ``[1, frames, ...]``, oldest first."""
+        current = {key: value for key, value in batch.items() if isinstance(value, torch.Tensor)}
+        if observation is not self._last_seen:
+            self._history.append(current)
+            self._last_seen = observation
+        steps = list(self._history)
+        steps = [steps[0]] * (self.frames - len(steps)) + steps
+        return {**batch, **{key: torch.stack([step[key] for step in steps])[None] for key in current}}
 
     def _image(self, observation: Observation, image_input: ImageInput) -> torch.Tensor:
         source = observation.depth if image_input.depth else observation.images
@@ -222,6 +251,7 @@ class LeRobotPolicy:
             "lerobot": compat.version_text(),
             "chunk_size": self.chunk_size,
             "n_action_steps": self.n_action_steps,
+            "observation_frames": self.frames,
             "stochastic": self.stochastic,
             "camera_map": self.camera_map,
             "inputs": {i.key: {"camera": i.camera, "shape": list(i.shape), "depth": i.depth} for i in self.inputs},
@@ -232,6 +262,22 @@ class LeRobotPolicy:
     def __repr__(self) -> str:
         return (f"LeRobotPolicy({self.family}:{self.source}, device={self.device}, chunk={self.chunk_size}, "
                 f"cameras={self.camera_map})")
+
+
+def observation_frames(config: Any) -> int:
+    """Observation steps a policy reads: ``len(config.observation_delta_indices)`` (1 when it has none).
+
+    Raises:
+        ValueError: indices other than consecutive steps up to the present (``[-n + 1, ..., 0]``).
+    """
+    indices = getattr(config, "observation_delta_indices", None)
+    if not indices:
+        return 1
+    frames = len(indices)
+    if list(indices) != list(range(1 - frames, 1)):
+        raise ValueError(f"The policy reads observations at steps {list(indices)}; salt-vla's adapter keeps consecutive "
+                         "steps up to the present only ([-n + 1, ..., 0]).")
+    return frames
 
 
 def repeat_batch(batch: Mapping[str, Any], n: int) -> dict[str, Any]:

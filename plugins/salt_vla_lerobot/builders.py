@@ -6,6 +6,7 @@ plausible SO-101 statistics, and saves the whole checkpoint (config, weights, pr
 is small enough for CPU tests; ``size="default"`` is LeRobot's default architecture (for latency).
 
 - :func:`build_act`: ACT with its ResNet-18 backbone left unpretrained (no torchvision download).
+- :func:`build_act_salt`: ACT with a salt-vla encoder as its backbone (policy type ``act_salt``).
 - :func:`build_smolvla`: SmolVLA on a local SmolVLM config (tiny, or SmolVLM2-500M's sizes) with a
   word-level tokenizer trained here with ``tokenizers``, so nothing is fetched from the Hub.
 - :func:`build_tokenizer`: that tokenizer alone.
@@ -127,6 +128,42 @@ def build_act(
     settings = {**(TINY_ACT if _tiny(size) else {}), "pretrained_backbone_weights": None, "device": "cpu", **config}
     act_config = ACTConfig(input_features=inputs, output_features=outputs, chunk_size=chunk_size,
                            n_action_steps=n_action_steps or chunk_size, **settings)
+    return _build(act_config, stats or so101_stats(cameras), directory, seed)
+
+
+TINY_ACT_SALT = dict(TINY_ACT, encoder="vit_micro_patch8_t2",
+                     encoder_overrides={"embed_dim": 24, "depth": 1, "num_heads": 2, "num_frames": 2, "img_size": 32})
+"""``act_salt`` sizes for CPU tests: TINY_ACT's transformer on a one-block, 24-wide ``vit_micro_patch8_t2``."""
+
+
+def build_act_salt(
+    directory: str | os.PathLike[str],
+    *,
+    size: str = "tiny",
+    cameras: Sequence[str] = SO101_CAMERAS,
+    image_size: tuple[int, int] = (32, 32),
+    chunk_size: int = 10,
+    n_action_steps: int | None = None,
+    stats: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
+    seed: int = 0,
+    **config: Any,
+) -> Path:
+    """An ``act_salt`` checkpoint (ACT on a salt-vla encoder, two frames of history by default).
+
+    ``size="tiny"`` is :data:`TINY_ACT_SALT`; ``"default"`` is ACT's default transformer on
+    ``vit_small_patch16_t2``. Extra keyword arguments override ``ACTSaltConfig`` fields (``encoder``,
+    ``encoder_overrides``, ``freeze_encoder``, ``n_obs_steps``...); an ``encoder`` given replaces the tiny one
+    and its overrides. The encoder's weights are random unless ``encoder`` is a checkpoint or
+    ``encoder_pretrained`` names weights.
+    """
+    compat.require_lerobot()
+    inputs, outputs = _features(cameras, image_size, len(SO101_JOINTS))
+    defaults = dict(TINY_ACT_SALT if _tiny(size) else {"encoder": "vit_small_patch16_t2"})
+    if "encoder" in config:  # another encoder: the tiny one's overrides do not apply to it
+        defaults.pop("encoder_overrides", None)
+    settings = {**defaults, "device": "cpu", **config}
+    act_config = compat.make_policy_config("act_salt", input_features=inputs, output_features=outputs, chunk_size=chunk_size,
+                                    n_action_steps=n_action_steps or chunk_size, **settings)
     return _build(act_config, stats or so101_stats(cameras), directory, seed)
 
 

@@ -37,6 +37,8 @@ from salt_vla.extras import MissingExtraError
 INSTALL_HINT = 'pip install "salt-vla[lerobot]"'
 FLOW_MATCHING_FAMILIES = frozenset({"smolvla", "pi0", "pi05"})
 PI_FAMILIES = frozenset({"pi0", "pi05"})
+OWN_FAMILIES = {"act_salt": "salt_vla_lerobot.act_salt"}
+"""Policy types salt-vla adds to LeRobot, and the package whose import registers each."""
 _PI_TRANSFORMERS_MARKER = "transformers.models.siglip.check"
 _INCORRECT_TRANSFORMERS = "incorrect transformer version"
 
@@ -164,8 +166,8 @@ def check_transformers_declared(family: str, extra: str, *, requirements: Iterab
 
 
 def get_policy_class(family: str) -> type:
-    """LeRobot's ``PreTrainedPolicy`` subclass for ``family`` (``"act"``, ``"smolvla"``, ``"pi0"``, ``"pi05"``)."""
-    require_lerobot()
+    """LeRobot's ``PreTrainedPolicy`` subclass for ``family`` (``"act"``, ``"act_salt"``, ``"smolvla"``, ``"pi0"``...)."""
+    register_family(family)
     check_family_supported(family)
     from lerobot.policies.factory import get_policy_class as lerobot_get_policy_class
 
@@ -195,9 +197,13 @@ def register_family(family: str) -> None:
     Reading ``config.json`` needs the config class registered (``lerobot.policies`` does that), and
     reading the processor JSON needs the family's custom steps (SmolVLA's and Pi0's newline steps), which
     LeRobot >= 0.5 registers only when ``lerobot.policies.<family>.processor_<family>`` is imported.
+    salt-vla's own types (:data:`OWN_FAMILIES`) register when their package is imported.
     """
     require_lerobot()
     importlib.import_module("lerobot.policies")
+    if family in OWN_FAMILIES:
+        importlib.import_module(OWN_FAMILIES[family])
+        return
     try:
         importlib.import_module(f"lerobot.policies.{family}.processor_{family}")
     except ImportError:  # no custom steps for this family in this version
@@ -250,6 +256,10 @@ def make_policy_config(family: str, **fields: Any) -> Any:
     Input/output features are left empty: LeRobot's trainer fills them from the dataset.
     """
     register_family(family)
+    if family in OWN_FAMILIES:  # built directly: LeRobot's factory would hide the config's own error message
+        from lerobot.configs.policies import PreTrainedConfig
+
+        return PreTrainedConfig.get_choice_class(family)(**fields)
     from lerobot.policies.factory import make_policy_config as lerobot_make_policy_config
 
     return lerobot_make_policy_config(family, **fields)

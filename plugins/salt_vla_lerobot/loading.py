@@ -29,7 +29,9 @@ from salt_vla_lerobot.checks import (
 )
 from salt_vla_lerobot.sources import checkpoint_dir
 
-FAMILIES = ("act", "smolvla", "pi0", "pi05")
+FAMILIES = ("act", "act_salt", "smolvla", "pi0", "pi05")
+VARIANTS = {"act": ("act", "act_salt")}
+"""Checkpoint types a family's SPEC also loads: ``act:`` loads ACT on a salt-vla encoder too."""
 
 
 def checkpoint_type(directory: Path) -> str:
@@ -163,7 +165,8 @@ def load_lerobot_policy(
     """Load ``source`` (a directory or Hub id) as a ``family`` policy adapter for a task.
 
     Args:
-        family: ``"act"``, ``"smolvla"``, ``"pi0"`` or ``"pi05"``; must match the checkpoint's type.
+        family: ``"act"``, ``"act_salt"``, ``"smolvla"``, ``"pi0"`` or ``"pi05"``; must match the checkpoint's
+            type (``"act"`` also loads ``act_salt`` checkpoints, see :data:`VARIANTS`).
         source: a checkpoint directory, ``local-dir:<path>``, or a Hub id ``org/name`` / ``hf-hub:org/name@rev``.
         device: where the model runs (``"cpu"``, ``"cuda"``); overrides the device saved in the processors.
         camera_map: policy camera -> task camera, as a dict or ``"a=overhead_cam,b=wrist_cam"``.
@@ -184,6 +187,8 @@ def load_lerobot_policy(
     where = f"{family}:{source}"
     directory = checkpoint_dir(source)
     found = checkpoint_type(directory)
+    if found in VARIANTS.get(family, ()):
+        family = found
     if found != family:
         raise CheckpointError(
             f"{where} is a {found!r} checkpoint, not {family!r}: write '{found}:{source}'."

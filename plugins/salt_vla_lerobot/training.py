@@ -40,7 +40,7 @@ class TrainSettings:
     Attributes:
         dataset: root directory of a LeRobotDataset (v3), e.g. from ``salt_vla_so101.recorder.record_dataset``.
         output_dir: new directory for LeRobot's run (it refuses an existing one).
-        policy_type: LeRobot policy type (``"act"``, ``"smolvla"``, ...).
+        policy_type: LeRobot policy type (``"act"``, ``"smolvla"``, ...; ``"act_salt"``: ACT on a salt-vla encoder).
         policy: policy config fields (``chunk_size``, ``dim_model``, ``optimizer_lr``...), over
             :data:`OFFLINE_DEFAULTS`.
         steps: optimizer steps; batch_size: samples per step.
