@@ -116,3 +116,29 @@ def test_token_maps_are_cached_and_reused(tmp_path):
     tokens = cached_token_maps(encoder, clips, tmp_path, key="ckpt-a")
     assert encoder.calls == calls + 1 and len(list(tmp_path.glob("tokens-*.pt"))) == 2
     assert tokens.shape == (12, 2 * 2 * 2, 24)
+
+
+def test_probe_cli_attentive_kind_reuses_its_feature_cache(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from salt_vla import hub
+    from salt_vla.cli import cli
+
+    torch.manual_seed(0)
+    hub.save_pretrained(VideoViT(embed_dim=24, depth=1, num_heads=2, patch_size=8, num_frames=4, img_size=32),
+                        tmp_path / "ckpt")
+    args = ["probe", str(tmp_path / "ckpt"), "--kind", "attentive", "--videos", "12", "--label", "direction",
+            "--device", "cpu", "--feature-cache", str(tmp_path / "features")]
+    first = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "a.json")])
+    assert first.exit_code == 0, first.output
+    written = sorted(p.stat().st_mtime_ns for p in (tmp_path / "features").glob("tokens-*.pt"))
+    assert len(written) == 2  # forward and time-reversed; the label probe reads the forward maps
+    second = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "b.json")])
+    assert second.exit_code == 0, second.output
+    assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "features").glob("tokens-*.pt")) == written
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert report == json.loads((tmp_path / "b.json").read_text())
+    assert report["kind"] == "attentive" and set(report["probes"]) == {"time_arrow", "direction"}
+    assert report["probes"]["time_arrow"]["num_test"] == 2 * 4 and report["probes"]["direction"]["num_test"] == 4
