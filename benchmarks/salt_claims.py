@@ -271,7 +271,7 @@ def run(preset: ClaimsPreset, out_dir: Path, seed: int) -> dict[str, Any]:
     return json_safe({
         "preset": asdict(preset), "seeds": {"train": seed, "val": seed + 1, "probe": seed + 2, "model": seed},
         "device": str(device), "model_sizes": sizes, "seconds": seconds,
-        "students": {name: {"teacher": info["teacher"], "lr": info["lr"],
+        "students": {name: {"teacher": info["teacher"], "lr": info["lr"], "run": Path(info["run_dir"]).name,
                             "checkpoints": [{"step": c.step, "val_loss": c.val_loss} for c in info["checkpoints"]]}
                      for name, info in students.items()},
         "claims": claims, "probes": probes,

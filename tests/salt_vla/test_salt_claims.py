@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from salt_vla.cli import cli
 from salt_vla.selection import fit_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,3 +48,14 @@ def test_tiny_preset_runs_and_its_report_is_consistent(tmp_path):
     assert row["interval"][0] <= row["accuracy"] <= row["interval"][1] and row["chance"] == 0.5
     assert row["num_test"] == 2 * round(0.3 * figures["preset"]["probe_videos"])
     assert figures["model_sizes"]["student_encoder"] > 0
+    # salt-vla select on the same real runs, fed the benchmark's probe accuracies, reproduces the pooled fit
+    rows = [{"run": info["run"], "step": c["step"], "accuracy": probes[f"{name}@{c['step']}"]["time_arrow"]["accuracy"]}
+            for name, info in students.items() for c in info["checkpoints"]]
+    (tmp_path / "probes.json").write_text(json.dumps(rows))
+    runs = [str(tmp_path / "work" / "runs" / info["run"]) for info in students.values()]
+    result = CliRunner().invoke(cli, ["select", *runs, "--probe-json", str(tmp_path / "probes.json"),
+                                      "--out", str(tmp_path / "select.json")])
+    assert result.exit_code == 0, result.output
+    selected = json.loads((tmp_path / "select.json").read_text())
+    assert selected["pooled"] == pytest.approx(report["pooled"], nan_ok=True)
+    assert selected["num_checkpoints"] == len(loss) and selected["num_runs"] == len(students)
