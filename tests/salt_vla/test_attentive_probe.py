@@ -50,14 +50,15 @@ def test_attentive_probe_learns_a_one_token_task():
     assert pooled.accuracy < 0.8  # averaging the tokens drowns the one that matters: the task needs attention
 
 
-def test_sweep_chooses_on_validation_and_a_far_too_small_learning_rate_loses():
+def test_sweep_chooses_on_validation_and_learning_rates_far_too_small_or_large_lose():
     train, val, test = one_token_task(384, 3), one_token_task(96, 4), one_token_task(128, 5)
-    result = attentive_probe(*train, *val, *test, lrs=(1e-7, 3e-3), weight_decays=(0.0, 0.01), epochs=30,
+    result = attentive_probe(*train, *val, *test, lrs=(1e-7, 3e-3, 3.0), weight_decays=(0.0, 0.01), epochs=30,
                              batch_size=32)
     assert result.lr == 3e-3
     by_setting = {(s.lr, s.weight_decay): s for s in result.sweep}
-    assert len(by_setting) == 4
+    assert len(by_setting) == 6
     assert max(by_setting[(1e-7, wd)].val_accuracy for wd in (0.0, 0.01)) < 0.6
+    assert max(by_setting[(3.0, wd)].val_accuracy for wd in (0.0, 0.01)) < result.val_accuracy
     chosen = by_setting[(result.lr, result.weight_decay)]
     assert chosen.val_accuracy == max(s.val_accuracy for s in result.sweep) == result.val_accuracy
 
