@@ -216,9 +216,30 @@ def format_report(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def read_probe_json(path: str | Path) -> dict[tuple[str, int], float]:
-    """``{(run, step): accuracy}`` from a JSON list (or ``{"checkpoints": [...]}``) of ``{run, step, accuracy}``."""
+def _checkpoint_identity(checkpoint: str | Path) -> tuple[str, int]:
+    """``(run name, step)`` of ``<run>/checkpoints/<tag>[/<model>]`` from its ``training_state/state.json``."""
+    from salt_vla.train.state import STATE_DIR
+
+    path = Path(checkpoint)
+    for directory in (path, path.parent):
+        state = directory / STATE_DIR / "state.json"
+        if state.is_file() and directory.parent.name == "checkpoints":
+            return directory.parent.parent.name, int(json.loads(state.read_text())["step"])
+    raise ValueError(f"{checkpoint} is not inside a training run's checkpoints/<tag>/ directory.")
+
+
+def read_probe_json(path: str | Path, *, task: str = "time_arrow") -> dict[tuple[str, int], float]:
+    """``{(run, step): accuracy}`` from a probe JSON file.
+
+    Accepted: a list (or ``{"checkpoints": [...]}``) of ``{run, step, accuracy}``, or the output of
+    ``salt-vla probe CHECKPOINT --out FILE`` (``{"checkpoint": ..., "probes": {task: {"accuracy": ...}}}``) for a
+    checkpoint inside a run, whose ``task`` accuracy is used.
+    """
     data = json.loads(Path(path).read_text())
+    if isinstance(data, dict) and "probes" in data and "checkpoint" in data:
+        if task not in data["probes"]:
+            raise KeyError(f"{path}: no {task!r} probe; it has {sorted(data['probes'])} (choose with --task).")
+        return {_checkpoint_identity(data["checkpoint"]): float(data["probes"][task]["accuracy"])}
     rows = data["checkpoints"] if isinstance(data, dict) else data
     out = {}
     for row in rows:

@@ -9,7 +9,13 @@ import torch
 from click.testing import CliRunner
 
 from salt_vla.cli import cli
-from salt_vla.selection import CheckpointScore, fit_line, loss_accuracy_report, run_checkpoints
+from salt_vla.selection import (
+    CheckpointScore,
+    fit_line,
+    loss_accuracy_report,
+    read_probe_json,
+    run_checkpoints,
+)
 
 
 def test_fit_line_is_exact_on_a_line_and_matches_the_textbook_r2():
@@ -96,3 +102,18 @@ def test_select_cli(tmp_path):
     assert report["within_run"] == {"r1": None, "r2": None, "r3": None}  # < 3 probed points per run
     assert report["keep"]["predicted_accuracy"] == pytest.approx(0.4)
     assert "within-run" in result.output and "keep: r3 step 30" in result.output
+
+
+def test_probe_command_output_is_read_as_a_checkpoint_accuracy(tmp_path):
+    run = fake_run(tmp_path, "a", {10: 0.9, 20: 0.7}, tags={"10": 10, "last": 20})
+    for tag, accuracy in (("10", 0.6), ("last", 0.7)):
+        probe = {"checkpoint": str(run / "checkpoints" / tag / "student"), "dataset": "synthetic_physics",
+                 "probes": {"time_arrow": {"accuracy": accuracy}, "direction": {"accuracy": 0.4}}}
+        (tmp_path / f"probe_{tag}.json").write_text(json.dumps(probe))
+    assert read_probe_json(tmp_path / "probe_last.json") == {("a", 20): 0.7}
+    assert read_probe_json(tmp_path / "probe_10.json", task="direction") == {("a", 10): 0.4}
+    with pytest.raises(KeyError, match="num_balls"):
+        read_probe_json(tmp_path / "probe_10.json", task="num_balls")
+    (tmp_path / "elsewhere.json").write_text(json.dumps({"checkpoint": str(tmp_path), "probes": {"x": {"accuracy": 0.5}}}))
+    with pytest.raises(ValueError, match="checkpoints"):
+        read_probe_json(tmp_path / "elsewhere.json", task="x")
