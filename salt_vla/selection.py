@@ -168,6 +168,12 @@ def loss_accuracy_report(checkpoints: Sequence[CheckpointScore], *, bootstrap: i
     if pooled.slope >= 0:
         notes.append("The pooled slope is not negative: lower validation loss does not predict higher accuracy here, "
                      "so loss is not a usable selection signal for these runs.")
+    probed_losses = [c.val_loss for c in probed]
+    extrapolated = not min(probed_losses) <= chosen.val_loss <= max(probed_losses)
+    if extrapolated:
+        notes.append(f"The kept checkpoint's validation loss {chosen.val_loss:.4g} is outside the probed range "
+                     f"[{min(probed_losses):.4g}, {max(probed_losses):.4g}]: its predicted accuracy is an extrapolation; "
+                     "probe it.")
     if len(runs) < 3:
         notes.append(f"Only {len(runs)} run(s): no between-run fit; the pooled fit is dominated by training progress.")
     return {
@@ -176,7 +182,7 @@ def loss_accuracy_report(checkpoints: Sequence[CheckpointScore], *, bootstrap: i
         "keep": {**asdict(chosen), "predicted_accuracy": pooled.predict(chosen.val_loss),
                  "residual_se": pooled.residual_se, "bootstrap_interval": interval,
                  "bootstrap_same_choice": same / len(predictions) if predictions else None,
-                 "bootstrap_resamples": len(predictions)},
+                 "bootstrap_resamples": len(predictions), "extrapolated": extrapolated},
         "checkpoints": [{**asdict(c), "predicted_accuracy": pooled.predict(c.val_loss)} for c in checkpoints],
         "notes": notes,
     }

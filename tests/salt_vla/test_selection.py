@@ -47,6 +47,7 @@ def test_pooled_and_within_run_differ_and_the_report_says_why():
     assert report["between_run"]["slope"] == pytest.approx(0.25) and report["between_run"]["r2"] == pytest.approx(1.0)
     assert any("step count" in note for note in report["notes"])
     assert any("not negative" in note for note in report["notes"])
+    assert not report["keep"]["extrapolated"]  # every checkpoint was probed
 
 
 def test_the_kept_checkpoint_maximises_predicted_accuracy_including_unprobed_ones():
@@ -62,6 +63,7 @@ def test_the_kept_checkpoint_maximises_predicted_accuracy_including_unprobed_one
     low, high = keep["bootstrap_interval"]
     assert low < keep["predicted_accuracy"] < high and high - low < 0.1
     assert keep["bootstrap_same_choice"] == 1.0  # a negative slope always keeps the lowest loss
+    assert keep["extrapolated"] and any("extrapolation" in note for note in report["notes"])
 
 
 def fake_run(root, name, val_losses, *, tags=None):
