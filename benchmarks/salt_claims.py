@@ -262,10 +262,10 @@ def run(preset: ClaimsPreset, out_dir: Path, seed: int) -> dict[str, Any]:
         loss_accuracy[task] = report
     claims["loss_predicts_accuracy"] = loss_accuracy
 
-    decoder_model = hub.from_pretrained(teachers[main] / "teacher")
+    teacher_model = hub.from_pretrained(teachers[main] / "teacher")
     student_run = hub.from_pretrained(Path(first) / "student")
-    sizes = {"student_encoder": _parameters(student_run), "teacher_encoder": _parameters(decoder_model.encoder),
-             "teacher_total_with_decoder": _parameters(decoder_model), "model_args": preset.model_args,
+    sizes = {"student_encoder": _parameters(student_run), "teacher_encoder": _parameters(teacher_model.encoder),
+             "teacher_total_with_decoder": _parameters(teacher_model), "model_args": preset.model_args,
              "decoder": preset.decoder, "predictor": preset.predictor}
     seconds["total"] = time.perf_counter() - started
     return json_safe({
