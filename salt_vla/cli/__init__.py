@@ -11,6 +11,7 @@ from salt_vla.cli.compare_cmd import compare_command
 from salt_vla.cli.errors import DEBUG_ENV, ErrorReportingGroup
 from salt_vla.cli.hub_cmd import probe_command, pull_command, push_command, quickstart_command
 from salt_vla.cli.plugins_cmd import plugins_command
+from salt_vla.cli.select_cmd import select_command
 from salt_vla.cli.train_cmd import cache_command, train_command, train_teacher_command
 from salt_vla.plugins import PluginLoadWarning, plugin_manager, plugin_statuses, selection_problem
 
@@ -28,7 +29,7 @@ def cli(debug: bool) -> None:
 
 
 for command in (quickstart_command, plugins_command, train_command, train_teacher_command, cache_command, probe_command,
-                push_command, pull_command, compare_command):
+                push_command, pull_command, compare_command, select_command):
     cli.add_command(command)
 
 

@@ -37,8 +37,13 @@ def quickstart_command(out_dir: Path, preset: str, seed: int) -> None:
               help="Dataset label to probe, repeatable.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON here.")
+@click.option("--kind", type=click.Choice(["linear", "attentive"]), default="linear", show_default=True,
+              help="linear: logistic regression on pooled features (70/30 split); attentive: a cross-attention "
+                   "probe on the token map, learning rate x weight decay chosen on a validation split (50/20/30).")
+@click.option("--feature-cache", type=click.Path(file_okay=False, path_type=Path),
+              help="attentive: keep the encoder's token maps here and reuse them on the next call.")
 def probe_command(checkpoint: str, dataset: str, dataset_args: tuple[str, ...], videos: int, labels: tuple[str, ...],
-                  device: str, out_file: Path | None) -> None:
+                  device: str, out_file: Path | None, kind: str, feature_cache: Path | None) -> None:
     """Time-arrow and label probes of a frozen encoder CHECKPOINT (student, or stage-1 teacher directory)."""
     import yaml
 
@@ -64,10 +69,19 @@ def probe_command(checkpoint: str, dataset: str, dataset_args: tuple[str, ...], 
     data = salt_vla.create_dataset(dataset, num_videos=videos, **kwargs) if dataset == "synthetic_physics" \
         else salt_vla.create_dataset(dataset, **kwargs)
     clips, label_values = probe_clips(data, min(videos, len(data)), label_keys=labels)
-    results = {"time_arrow": time_arrow_probe(encoder, clips, device=torch_device).to_dict()}
-    for key, values in label_values.items():
-        results[key] = label_probe(encoder, clips, values, name=key, device=torch_device).to_dict()
-    text = json.dumps({"checkpoint": checkpoint, "dataset": dataset, "probes": results}, indent=2)
+    if kind == "attentive":
+        from salt_vla.attentive_probe import attentive_label_probe, attentive_time_arrow_probe
+
+        cache = {"cache_dir": feature_cache, "key": f"{checkpoint}|{dataset}|{sorted(kwargs.items())}",
+                 "device": torch_device}
+        results = {"time_arrow": attentive_time_arrow_probe(encoder, clips, **cache).to_dict()}
+        for key, values in label_values.items():
+            results[key] = attentive_label_probe(encoder, clips, values, name=key, **cache).to_dict()
+    else:
+        results = {"time_arrow": time_arrow_probe(encoder, clips, device=torch_device).to_dict()}
+        for key, values in label_values.items():
+            results[key] = label_probe(encoder, clips, values, name=key, device=torch_device).to_dict()
+    text = json.dumps({"checkpoint": checkpoint, "dataset": dataset, "kind": kind, "probes": results}, indent=2)
     click.echo(text)
     if out_file:
         atomic_write_json(out_file, json.loads(text))
