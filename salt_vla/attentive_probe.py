@@ -31,20 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from salt_vla.evaluation import wilson_interval
+
 DEFAULT_LRS: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
 DEFAULT_WEIGHT_DECAYS: tuple[float, ...] = (0.01, 0.1)
-
-
-def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (95% by default); ``(0, 1)`` when ``total`` is 0."""
-    if total <= 0:
-        return 0.0, 1.0
-    p = successes / total
-    denominator = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denominator
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    return low, 1.0 if successes == total else min(1.0, centre + half)
 
 
 class AttentiveProbes(nn.Module):
