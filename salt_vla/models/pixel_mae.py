@@ -44,8 +44,9 @@ class PixelMAEConfig:
 class PixelMAE(nn.Module, HubMixin):
     """``forward(video [B, C, T, H, W], masks) -> PredictionOutput`` with per-patch normalised pixel targets."""
 
-    def __init__(self, config: PixelMAEConfig, *, encoder: VideoViT | None = None) -> None:
-        """``encoder`` (optional) supplies initial weights, e.g. a student inflated from timm; its config must match."""
+    def __init__(self, config: PixelMAEConfig, *, encoder: VideoViT | None = None, loss: Any = None) -> None:
+        """``encoder`` (optional) supplies initial weights, e.g. a student inflated from timm; its config must match.
+        ``loss``: the objective on pixel targets (default: MSE on per-patch layer-normalised pixels, VideoMAE's)."""
         super().__init__()
         self.config = config
         if encoder is not None and encoder.config != config.encoder:
@@ -56,7 +57,7 @@ class PixelMAE(nn.Module, HubMixin):
             in_dim=encoder.embed_dim, out_dim=pt * ph * pw * config.encoder.in_chans, dim=config.decoder_dim,
             depth=config.decoder_depth, num_heads=config.decoder_heads,
         ))
-        self.model = MaskedPredictor(encoder, decoder, LatentLoss("mse", target_norm="layer_norm"))
+        self.model = MaskedPredictor(encoder, decoder, loss if loss is not None else LatentLoss("mse", target_norm="layer_norm"))
 
     @property
     def encoder(self) -> VideoViT:

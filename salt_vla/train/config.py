@@ -121,8 +121,51 @@ class MaskSection:
 
 @dataclass
 class LossSection:
-    kind: Literal["l1", "mse", "smooth_l1", "cosine"] = "l1"
-    target_norm: Literal["none", "layer_norm"] = "none"
+    """The objective: a registered loss (``salt-vla plugins --kind loss``) and its arguments.
+
+    ``name: null`` keeps each stage's default: stage 2 uses ``kind`` with ``target_norm`` (the older spelling,
+    ``l1`` on raw targets by default), stage 1 MSE on per-patch layer-normalised pixels. A plugin's loss is
+    ``name: my_loss``, ``args: {...}``; it is called as ``loss(prediction, target) -> scalar``.
+    """
+
+    name: str | None = None
+    args: dict[str, Any] | None = None
+    kind: str = "l1"
+    target_norm: str = "none"
+
+    def validate(self) -> list[str]:
+        from salt_vla.objectives import TARGET_NORMS
+
+        problems = []
+        if self.target_norm not in TARGET_NORMS:
+            problems.append(f"target_norm {self.target_norm!r} is not one of {', '.join(TARGET_NORMS)}")
+        if self.name is not None and (self.kind, self.target_norm) != ("l1", "none"):
+            problems.append("give either name/args or the older kind/target_norm, not both "
+                            f"(e.g. name: {self.kind}, args: {{target_norm: {self.target_norm}}})")
+        return problems
+
+
+@dataclass
+class ScheduleSpec:
+    """A registered schedule (``salt-vla plugins --kind schedule``): ``name`` and its ``args``.
+
+    ``total_steps`` is filled in with ``run.steps`` when the schedule takes it and ``args`` does not give it.
+    """
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SchedulesSection:
+    """Per-step schedules of the learning rate and of the weight decay of weight matrices.
+
+    ``null`` (the default) keeps the ``optim`` section's: ``warmup_cosine`` from ``start_lr`` to ``lr`` over
+    ``warmup_steps``, then down to ``min_lr``; ``cosine`` weight decay from ``weight_decay`` to ``weight_decay_end``.
+    """
+
+    lr: ScheduleSpec | None = None
+    weight_decay: ScheduleSpec | None = None
 
 
 @dataclass
@@ -212,6 +255,7 @@ class TrainConfig:
     teacher: TeacherSection = field(default_factory=TeacherSection)
     masks: MaskSection = field(default_factory=MaskSection)
     loss: LossSection = field(default_factory=LossSection)
+    schedules: SchedulesSection = field(default_factory=SchedulesSection)
     optim: OptimSection = field(default_factory=OptimSection)
     run: RunSection = field(default_factory=RunSection)
 
@@ -229,4 +273,24 @@ class TrainConfig:
                 problems.append("stage 'teacher' learns from pixels: remove teacher.name and data.latent_cache")
         if self.optim.warmup_steps > self.run.steps:
             problems.append(f"optim.warmup_steps={self.optim.warmup_steps} exceeds run.steps={self.run.steps}")
-        return problems
+        return problems + self.registry_problems()
+
+    def registered_names(self) -> list[tuple[str, str, str]]:
+        """``(field, kind, name)`` of every registered thing the configuration names."""
+        names = [("data.dataset", "dataset", self.data.dataset), ("student.name", "encoder", self.student.name),
+                 ("masks.name", "masker", self.masks.name),
+                 ("loss.name" if self.loss.name is not None else "loss.kind", "loss", self.loss.name or self.loss.kind)]
+        if self.teacher.name is not None:
+            names.append(("teacher.name", "teacher", self.teacher.name))
+        for which in ("lr", "weight_decay"):
+            spec = getattr(self.schedules, which)
+            if spec is not None:
+                names.append((f"schedules.{which}.name", "schedule", spec.name))
+        return names
+
+    def registry_problems(self) -> list[str]:
+        """Every name the registry does not know, with the closest registered one (checked at load, not at step 1)."""
+        from salt_vla.plugins import registry
+
+        return [p for p in (registry().name_problem(kind, name, where) for where, kind, name in self.registered_names())
+                if p is not None]
