@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from salt_vla.hub import HubMixin
+from salt_vla.hub import HubMixin, register_model_type
 from salt_vla.masking import MaskBatch
 from salt_vla.models.layers import normalize_video, patchify
 from salt_vla.models.predictor import Predictor, PredictorConfig
@@ -70,3 +70,6 @@ class PixelMAE(nn.Module, HubMixin):
 
     def forward(self, video: torch.Tensor, masks: MaskBatch, *, keep_outputs: bool = False) -> PredictionOutput:
         return self.model(video, masks, self.pixel_targets(video), keep_outputs=keep_outputs)
+
+
+register_model_type("pixel_mae", PixelMAE, lambda c: PixelMAE(PixelMAEConfig.from_dict(c)))

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -24,13 +22,6 @@ from salt_vla.interfaces import Schedule
 from salt_vla.train.config import ScheduleSpec, TrainConfig
 from salt_vla.train.distributed import DistInfo
 from salt_vla.train.sampler import ResumableBatchSampler
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def autocast_factory(precision: str, device: torch.device) -> tuple[Callable[[], Any], str]:

@@ -15,7 +15,8 @@ from salt_vla.config import to_dict
 from salt_vla.train.changes import check_resume
 from salt_vla.train.config import TrainConfig
 from salt_vla.train.distributed import DistInfo, barrier, full_state_dicts, load_full_state_dicts, unwrap
-from salt_vla.train.state import TrainingState, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from salt_vla.train.state import TrainingState, capture_rng, load_checkpoint, restore_rng
+from salt_vla.train.state import save_checkpoint as write_checkpoint
 from salt_vla.train.tasks import TrainingTask
 
 
@@ -28,7 +29,7 @@ def _sharded(config: TrainConfig, info: DistInfo) -> bool:
     return config.run.distributed == "fsdp" and info.enabled
 
 
-def save(path: Path, task: TrainingTask, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainingState,
+def save_checkpoint(path: Path, task: TrainingTask, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainingState,
          config: TrainConfig, info: DistInfo) -> Path:
     """Write the checkpoint directory ``path`` (collective under distributed training; rank 0 writes)."""
     model_state, optimizer_state = full_state_dicts(model, optimizer, sharded=_sharded(config, info))
@@ -42,13 +43,13 @@ def save(path: Path, task: TrainingTask, model: nn.Module, optimizer: torch.opti
         rng = gathered
     if info.is_main:
         metadata = {"training_config": to_dict(config), "step": state.step, "stage": task.name}
-        save_checkpoint(path, models=models, optimizer_state=optimizer_state, state=state, rng=rng,
+        write_checkpoint(path, models=models, optimizer_state=optimizer_state, state=state, rng=rng,
                         metadata=metadata, run=run_identity(config, task))
     barrier(info)
     return path
 
 
-def restore(path: Path, task: TrainingTask, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
+def restore_checkpoint(path: Path, task: TrainingTask, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
             info: DistInfo, *, allow_config_change: bool) -> TrainingState:
     """Load ``path`` into ``model``, ``optimizer`` and this rank's generators; the run's position is returned.
 

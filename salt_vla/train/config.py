@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from salt_vla.names import LATENT_DTYPES, TARGET_NORMS
+
 
 @dataclass
 class DataSection:
@@ -45,7 +47,7 @@ class DataSection:
     clip_cache: str | None = None
     loader: Literal["auto", "dataloader", "pinned_threads"] = "auto"
     loader_threads: int = 4
-    latent_dtype: Literal["float16", "bfloat16", "float8_e4m3"] | None = None
+    latent_dtype: str | None = None
     latent_teacher: str | None = None
     skip_cache_verify: bool = False
 
@@ -57,6 +59,8 @@ class DataSection:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
         if self.num_workers < 0:
             problems.append(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.latent_dtype is not None and self.latent_dtype not in LATENT_DTYPES:
+            problems.append(f"latent_dtype {self.latent_dtype!r} is not one of {', '.join(LATENT_DTYPES)}")
         if self.clip_cache and not self.latent_cache:
             problems.append("clip_cache needs latent_cache (the clip cache holds the latent cache's views)")
         return problems
@@ -134,8 +138,6 @@ class LossSection:
     target_norm: str = "none"
 
     def validate(self) -> list[str]:
-        from salt_vla.objectives import TARGET_NORMS
-
         problems = []
         if self.target_norm not in TARGET_NORMS:
             problems.append(f"target_norm {self.target_norm!r} is not one of {', '.join(TARGET_NORMS)}")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -27,14 +26,16 @@ from typing import Any
 
 import torch
 
+import salt_vla.train.build as build
 from salt_vla.config import dump_yaml, to_dict
 from salt_vla.diagnostics import LearningMonitor, LearningStatus
-from salt_vla.io import atomic_write_json, atomic_write_text
+from salt_vla.io import atomic_write_text
 from salt_vla.optim import make_adamw
-from salt_vla.train import build, checkpointing
+from salt_vla.seeding import seed_everything
+from salt_vla.train.checkpointing import restore_checkpoint, save_checkpoint
 from salt_vla.train.config import TrainConfig
 from salt_vla.train.distributed import all_reduce_mean, barrier, init_distributed, unwrap, wrap_model
-from salt_vla.train.metrics import MetricSinks, json_safe
+from salt_vla.train.metrics import MetricSinks, train_metrics, write_summary
 from salt_vla.train.state import TrainingState, recover_checkpoints
 from salt_vla.train.tasks import TaskContext, TrainBatch, TrainingTask, create_task
 
@@ -82,7 +83,7 @@ class Trainer:
         barrier(self.info)
         if not resume and (self.checkpoint_dir / "last").exists():
             raise FileExistsError(f"{self.checkpoint_dir / 'last'} exists; resume, or choose another run.out_dir.")
-        build.seed_everything(cfg.run.seed)  # identical initial weights on every rank (FSDP does not broadcast them)
+        seed_everything(cfg.run.seed)  # identical initial weights on every rank (FSDP does not broadcast them)
         self.autocast, self.precision = build.autocast_factory(cfg.run.precision, self.device)
 
         self.base_train_set, base_val, clip_shape = build.base_datasets(cfg)
@@ -98,7 +99,7 @@ class Trainer:
         if cfg.run.compile:
             build.compile_blocks(unwrap(self.model))
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        build.seed_everything(cfg.run.seed * 1000 + self.info.rank + 1)  # per-rank streams (drop path) from here on
+        seed_everything(cfg.run.seed * 1000 + self.info.rank + 1)  # per-rank streams (drop path) from here on
         self.lr_schedule, self.wd_schedule = build.make_schedules(cfg)
         loaders = build.make_loaders(cfg, self.info, self.train_set, self.val_set, self.grid)
         self.train_loader, self.sampler, self.val_loader = loaders.train, loaders.sampler, loaders.val
@@ -110,7 +111,7 @@ class Trainer:
         self.last_good_checkpoint: Path | None = None
         resumed = resume and (self.checkpoint_dir / "last").exists()
         if resumed:
-            self.state = checkpointing.restore(self.checkpoint_dir / "last", self.task, self.model, self.optimizer,
+            self.state = restore_checkpoint(self.checkpoint_dir / "last", self.task, self.model, self.optimizer,
                                                self.config, self.info, allow_config_change=allow_config_change)
             self.last_good_checkpoint = self.checkpoint_dir / "last"
         if self.info.is_main:
@@ -237,13 +238,7 @@ class Trainer:
         result = TrainResult(self.out_dir, state, self.checkpoint_dir / "last", best if best.exists() else None,
                              train_metrics, val_metrics, self.learning)
         if self.info.is_main:
-            learning = None if self.learning is None else {"status": self.learning.status, "line": self.learning.line}
-            atomic_write_json(self.out_dir / "summary.json", {
-                "task": self.task.name, "steps": state.step, "samples_seen": state.samples_seen,
-                "best_metric": state.best_metric, "best_step": state.best_step,
-                "nonfinite_skipped": state.nonfinite_skipped, "data_skipped": state.data_skipped,
-                "train": json_safe(train_metrics), "val": json_safe(val_metrics), "learning": learning,
-            })
+            write_summary(self.out_dir, self.task.name, state, train_metrics, val_metrics, self.learning)
         return result
 
     def _log(self, window: list[torch.Tensor], lr: float, wd: float, seconds: float, data_wait: float,
@@ -256,18 +251,8 @@ class Trainer:
         if failed is not None:
             self._nonfinite(failed)
         self.monitor.observe_train(values[0], lr)
-        metrics = {
-            "train/loss": values[0], "train/grad_norm": values[1],
-            **{f"train/loss_set{i}": v for i, v in enumerate(values[2:])},
-            "train/lr": lr, "train/weight_decay": wd,
-            "train/clips_per_s": len(window) * clips_per_step / max(seconds, 1e-9),
-            "train/data_wait_fraction": data_wait / max(seconds, 1e-9),
-            "train/epoch": float(self.state.epoch),
-            "train/nonfinite_skipped": float(self.state.nonfinite_skipped),
-            "data/skipped_videos": float(self.state.data_skipped),
-        }
-        if self.device.type == "cuda":
-            metrics["train/max_memory_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
+        metrics = train_metrics(values, lr, wd, len(window) * clips_per_step, seconds, data_wait, self.state,
+                                self.device)
         self.sinks.log(self.state.step, metrics)
         return metrics
 
@@ -294,10 +279,7 @@ class Trainer:
         """Log the validation metrics and one line saying whether the run is learning (log, metrics, summary)."""
         self.learning = self.monitor.assess(self.state.step, metrics)
         self.sinks.log(self.state.step, {**metrics, "learning/status": self.learning.code})
-        if self.info.is_main:
-            with open(self.out_dir / "learning.log", "a") as log:
-                log.write(self.learning.line + "\n")
-            (progress.write if self.config.run.progress else lambda line: print(line, file=sys.stderr))(self.learning.line)
+        self.sinks.log_line("learning.log", self.learning.line, progress.write if self.config.run.progress else None)
 
     # -- checkpoints ----------------------------------------------------------------------------------
     def save(self, tag: str) -> Path:
@@ -305,7 +287,7 @@ class Trainer:
         failed = self.finite.failed_step()  # never save weights updated by a non-finite step
         if failed is not None:
             self._nonfinite(failed)
-        path = checkpointing.save(self.checkpoint_dir / tag, self.task, self.model, self.optimizer, self.state,
+        path = save_checkpoint(self.checkpoint_dir / tag, self.task, self.model, self.optimizer, self.state,
                                   self.config, self.info)
         if tag == "last":
             self.last_good_checkpoint = path
