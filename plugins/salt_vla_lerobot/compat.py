@@ -32,17 +32,13 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from salt_vla.extras import MissingExtraError
+from salt_vla.extras import LeRobotMissingError  # re-exported; shared with the so101 recorder
 
 INSTALL_HINT = 'pip install "salt-vla[lerobot]"'
 FLOW_MATCHING_FAMILIES = frozenset({"smolvla", "pi0", "pi05"})
 PI_FAMILIES = frozenset({"pi0", "pi05"})
 _PI_TRANSFORMERS_MARKER = "transformers.models.siglip.check"
 _INCORRECT_TRANSFORMERS = "incorrect transformer version"
-
-
-class LeRobotMissingError(MissingExtraError):
-    """LeRobot (the ``lerobot`` extra) is not installed."""
 
 
 class LeRobotVersionError(RuntimeError):
