@@ -212,3 +212,15 @@ def test_typed_batches_reach_the_task(tmp_path):
     trainer = Trainer(from_dict(TrainConfig, merge(TINY, {"stage": "teacher", "run": {"out_dir": str(tmp_path)}})))
     batch = next(trainer._batches())
     assert isinstance(batch, TrainBatch) and batch.video.shape[0] == 4 and batch.latents is None
+
+
+def test_checkpoints_of_the_previous_config_tree_still_resume_without_changes():
+    from salt_vla.config import to_dict
+    from salt_vla.train.changes import config_changes
+
+    current = to_dict(from_dict(TrainConfig, merge(TINY, {"stage": "teacher"})))
+    saved = json.loads(json.dumps(current))
+    del saved["schedules"], saved["loss"]["name"], saved["loss"]["args"]  # what run.json held before this version
+    assert config_changes(saved, current) == ([], [])
+    current["loss"]["name"] = "mse"
+    assert config_changes(saved, current)[0] == ["loss.name: was None, now 'mse'"]
