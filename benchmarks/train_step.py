@@ -129,14 +129,14 @@ def run(size: str, mode: str, args, out_dir: Path) -> dict:
     teacher_cfg = None
     if mode == "cached":
         n = trainer.grid[0] * trainer.grid[1] * trainer.grid[2]
-        latents = torch.randn(args.batch, n, trainer.teacher.latent_dim, dtype=torch.float16)
+        latents = torch.randn(args.batch, n, trainer.task.teacher.latent_dim, dtype=torch.float16)
         batch["latents"] = latents.pin_memory() if device.type == "cuda" else latents
-        trainer.teacher = None  # a cached run never holds the teacher
+        trainer.task.teacher = None  # a cached run never holds the teacher
         if device.type == "cuda":
             torch.cuda.empty_cache()
     else:
-        enc = trainer.teacher.encoder
-        teacher_cfg = {"dim": trainer.teacher.latent_dim, "depth": len(getattr(enc, "blocks", []))}
+        enc = trainer.task.teacher.encoder
+        teacher_cfg = {"dim": trainer.task.teacher.latent_dim, "depth": len(getattr(enc, "blocks", []))}
     from salt_vla.train.distributed import unwrap
 
     model = unwrap(trainer.model)

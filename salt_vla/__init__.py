@@ -30,13 +30,14 @@ from salt_vla.create import (
     list_names,
     list_plugins,
 )
-from salt_vla.hookspecs import hookimpl
+from salt_vla.hookspecs import Register, hookimpl
 from salt_vla.registry import KINDS, DuplicateNameError, PluginError, UnknownNameError
 
 __all__ = [
     "KINDS",
     "DuplicateNameError",
     "PluginError",
+    "Register",
     "UnknownNameError",
     "__version__",
     "create",

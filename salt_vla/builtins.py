@@ -11,16 +11,7 @@ from functools import partial
 from typing import Any
 
 from salt_vla.hookspecs import Register, hookimpl
-
-# Names and what they encode, kept here so listing the registry never imports torch.
-ENCODER_NAMES = {
-    "vit_micro_patch8_t2": "96 wide, 4 deep, patch 8, tubelet 2, default clip 8x64x64 (laptops, tests)",
-    "vit_tiny_patch16_t2": "ViT-Ti (192 wide, 12 deep), patch 16, tubelet 2",
-    "vit_small_patch16_t2": "ViT-S (384 wide, 12 deep), patch 16, tubelet 2",
-    "vit_base_patch16_t2": "ViT-B (768 wide, 12 deep, ~86M), patch 16, tubelet 2",
-    "vit_large_patch16_t2": "ViT-L (1024 wide, 24 deep, ~304M), patch 16, tubelet 2",
-    "vit_huge_patch16_t2": "ViT-H (1280 wide, 32 deep, ~632M), patch 16, tubelet 2",
-}
+from salt_vla.names import ENCODERS, LOSSES
 
 
 def _encoder(name: str, **kwargs: Any) -> Any:
@@ -47,7 +38,7 @@ def _checkpoint_teacher(*, pretrained: str, layer: int = -1, final_norm: bool = 
 
 @hookimpl
 def register_encoders(register: Register) -> None:
-    for name, description in ENCODER_NAMES.items():
+    for name, (description, _) in ENCODERS.items():
         register(name, partial(_encoder, name), description=description)
 
 
@@ -59,8 +50,7 @@ def register_teachers(register: Register) -> None:
 
 @hookimpl
 def register_losses(register: Register) -> None:
-    for kind, description in (("l1", "L1 on target tokens (SALT paper)"), ("mse", "mean squared error"),
-                              ("smooth_l1", "Huber / smooth L1 with `beta`"), ("cosine", "1 - cosine similarity per token")):
+    for kind, description in LOSSES.items():
         register(kind, partial(_loss, kind), description=description)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from salt_vla.interfaces import Encoder, Loss, Masker, Policy, PolicyEvaluator, Schedule, Teacher, Visualizer
 from salt_vla.plugins import registry
 from salt_vla.registry import Entry, check_kind
 
@@ -32,27 +33,27 @@ def list_names(kind: str, pattern: str = "*") -> list[str]:
     return registry().names(check_kind(kind), pattern)
 
 
-def create_encoder(name: str, /, **kwargs: Any) -> Any:
+def create_encoder(name: str, /, **kwargs: Any) -> Encoder:
     """A video encoder (student), e.g. ``create_encoder("vit_base_patch16_t2")``."""
     return create("encoder", name, **kwargs)
 
 
-def create_teacher(name: str, /, **kwargs: Any) -> Any:
+def create_teacher(name: str, /, **kwargs: Any) -> Teacher:
     """A frozen teacher, e.g. ``create_teacher("videomae_base", pretrained="hf-hub:MCG-NJU/videomae-base")``."""
     return create("teacher", name, **kwargs)
 
 
-def create_masker(name: str, /, **kwargs: Any) -> Any:
+def create_masker(name: str, /, **kwargs: Any) -> Masker:
     """A masker, e.g. ``create_masker("multiblock_vjepa")``."""
     return create("masker", name, **kwargs)
 
 
-def create_schedule(name: str, /, **kwargs: Any) -> Any:
+def create_schedule(name: str, /, **kwargs: Any) -> Schedule:
     """A schedule, e.g. ``create_schedule("warmup_cosine", peak=3e-4, total_steps=10_000, min_value=3e-5)``."""
     return create("schedule", name, **kwargs)
 
 
-def create_loss(name: str, /, **kwargs: Any) -> Any:
+def create_loss(name: str, /, **kwargs: Any) -> Loss:
     """A latent-prediction objective, e.g. ``create_loss("l1")``."""
     return create("loss", name, **kwargs)
 
@@ -62,12 +63,12 @@ def create_dataset(name: str, /, **kwargs: Any) -> Any:
     return create("dataset", name, **kwargs)
 
 
-def create_evaluator(name: str, /, **kwargs: Any) -> Any:
+def create_evaluator(name: str, /, **kwargs: Any) -> PolicyEvaluator:
     """A policy evaluator (a task), e.g. ``create_evaluator("so101_pick_place")``."""
     return create("evaluator", name, **kwargs)
 
 
-def create_visualizer(name: str, /, **kwargs: Any) -> Any:
+def create_visualizer(name: str, /, **kwargs: Any) -> Visualizer:
     """A visualizer, e.g. ``create_visualizer("whiskers")``."""
     return create("visualizer", name, **kwargs)
 
@@ -82,7 +83,7 @@ def parse_policy_spec(spec: str) -> tuple[str, str | None]:
     return family, (source if sep else None)
 
 
-def create_policy(spec: str, /, **kwargs: Any) -> Any:
+def create_policy(spec: str, /, **kwargs: Any) -> Policy:
     """A policy from a SPEC: ``"scripted"``, ``"random"``, ``"act:<hub id or path>"``, ``"smolvla:..."``."""
     family, source = parse_policy_spec(spec)
     return registry().get("policy", family).factory(source=source, **kwargs)

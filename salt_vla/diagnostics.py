@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -36,10 +37,15 @@ def effective_rank(x: torch.Tensor, max_rows: int = 4096) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
+def _plain(loss: Any) -> Any:
+    """``loss`` without its target normalisation (targets given here are already normalised); a plugin loss as is."""
+    return LatentLoss(loss.kind, "none", loss.beta) if isinstance(loss, LatentLoss) else loss
+
+
 def mean_target_loss(targets: torch.Tensor, loss: LatentLoss) -> torch.Tensor:
     """The loss of always predicting the mean target: ``targets: [..., D]`` already normalised by ``loss``."""
     flat = targets.float().reshape(-1, targets.shape[-1])
-    plain = LatentLoss(loss.kind, "none", loss.beta)
+    plain = _plain(loss)
     return plain(flat.mean(dim=0, keepdim=True).expand_as(flat), flat)
 
 
@@ -47,7 +53,7 @@ def prediction_diagnostics(predictions: torch.Tensor, targets: torch.Tensor, los
     """Diagnostics of ``predictions`` vs ``targets`` (both ``[M, D]`` or ``[B, K, D]``, targets already normalised)."""
     pred = predictions.float().reshape(-1, predictions.shape[-1])
     target = targets.float().reshape(-1, targets.shape[-1])
-    model_loss = float(LatentLoss(loss.kind, "none", loss.beta)(pred, target))
+    model_loss = float(_plain(loss)(pred, target))
     baseline = float(mean_target_loss(target, loss))
     return {
         "loss": model_loss,
@@ -117,3 +123,80 @@ class TrendDetector:
                           "also stalls, try a higher peak learning rate, a longer warmup, or check the masks and targets.")
             return Trend("plateau", change, advice)
         return Trend("improving", change, f"Improving ({100 * change:+.2f}% over the window).")
+
+
+LEARNING_STATUSES = ("learning", "plateau", "diverging", "collapsing")
+"""What :class:`LearningMonitor` says at a validation; the metric ``learning/status`` is the index in this tuple."""
+
+
+@dataclass(frozen=True)
+class LearningStatus:
+    """One validation's verdict: ``status`` (one of :data:`LEARNING_STATUSES`) and ``line``, the plain-language
+    sentence with the numbers behind it."""
+
+    step: int
+    status: str
+    line: str
+
+    @property
+    def code(self) -> float:
+        return float(LEARNING_STATUSES.index(self.status))
+
+
+class LearningMonitor:
+    """Says at every validation whether a run is learning, from the validation metrics and the training-loss trend.
+
+    - ``diverging``: a non-finite validation loss, a validation loss ``divergence_tolerance`` above its best, or a
+      diverging training-loss trend (:class:`TrendDetector`);
+    - ``collapsing``: predictions spread less than ``collapse_std_ratio`` of the targets' spread and their
+      effective rank is below ``collapse_rank_ratio`` of the targets' (dimensional collapse);
+    - ``plateau``: the validation loss improved less than ``plateau_tolerance`` since the previous validation,
+      or the training loss is flat over the trend window (at the first validation: the loss does not beat
+      always predicting the mean target);
+    - ``learning``: otherwise.
+
+    Call :meth:`observe_train` with every logged training loss and :meth:`assess` with every validation's metrics.
+    """
+
+    def __init__(self, window: int = 12, plateau_tolerance: float = 0.01, divergence_tolerance: float = 0.25,
+                 collapse_std_ratio: float = 0.1, collapse_rank_ratio: float = 0.25) -> None:
+        self.trend_detector = TrendDetector(window, plateau_tolerance, divergence_tolerance)
+        self.plateau_tolerance, self.divergence_tolerance = plateau_tolerance, divergence_tolerance
+        self.collapse_std_ratio, self.collapse_rank_ratio = collapse_std_ratio, collapse_rank_ratio
+        self.trend: Trend | None = None
+        self.previous: tuple[int, float] | None = None
+        self.best = math.inf
+
+    def observe_train(self, loss: float, lr: float | None = None) -> None:
+        self.trend = self.trend_detector.update(loss, lr=lr)
+
+    def assess(self, step: int, metrics: dict[str, float]) -> LearningStatus:
+        loss = metrics.get("val/loss", math.nan)
+        facts = [f"val/loss {loss:.4g}"]
+        change = math.nan
+        if self.previous is not None and math.isfinite(loss) and self.previous[1]:
+            change = (loss - self.previous[1]) / abs(self.previous[1])
+            facts[0] += f" ({100 * change:+.1f}% since step {self.previous[0]})"
+        ratio = metrics.get("val/mean_target_ratio", math.nan)
+        facts.append(f"{ratio:.3g}x the loss of predicting the mean target")
+        std_ratio = metrics.get("val/std_ratio", math.nan)
+        rank, target_rank = metrics.get("val/effective_rank", math.nan), metrics.get("val/target_effective_rank", math.nan)
+        facts.append(f"prediction spread {std_ratio:.3g} of the targets', effective rank {rank:.3g} of {target_rank:.3g}")
+        trend = self.trend
+        if trend is not None and trend.status != "warming_up":
+            facts.append(f"training loss {trend.status} ({100 * trend.relative_change:+.1f}% over the last "
+                         f"{self.trend_detector.window} logs)")
+        if not math.isfinite(loss) or loss > self.best * (1 + self.divergence_tolerance) or (
+                trend is not None and trend.status == "diverging"):
+            status = "diverging"
+        elif std_ratio < self.collapse_std_ratio and rank < self.collapse_rank_ratio * target_rank:
+            status = "collapsing"
+        elif change > -self.plateau_tolerance or (trend is not None and trend.status == "plateau") or (
+                math.isnan(change) and not ratio < 1):  # nothing to compare with yet: it must beat the mean target
+            status = "plateau"
+        else:
+            status = "learning"
+        if math.isfinite(loss):
+            self.best = min(self.best, loss)
+            self.previous = (step, loss)
+        return LearningStatus(step, status, f"step {step}: {status}: " + "; ".join(facts) + ".")

@@ -24,6 +24,11 @@ class MissingExtraError(ImportError):
     """An optional dependency is not installed; the message names the extra and the ``pip install`` line."""
 
 
+class LeRobotMissingError(MissingExtraError):
+    """LeRobot (the ``lerobot`` extra) is not installed. One class for every plugin that uses LeRobot (the so101
+    recorder, the lerobot policies), so one ``except`` catches it wherever it was raised."""
+
+
 def install_line(extra: str) -> str:
     """``pip install "salt-vla[<extra>]"``."""
     return f'pip install "salt-vla[{extra}]"'

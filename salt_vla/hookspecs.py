@@ -16,14 +16,22 @@ inside the factory, not at module level. Hooks are called once, the first time t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import pluggy
 
 hookspec = pluggy.HookspecMarker("salt_vla")
 hookimpl = pluggy.HookimplMarker("salt_vla")
 
-Register = Callable[..., None]
+class Register(Protocol):
+    """What every ``register_<kind>s`` hook receives: call it once per thing the plugin provides.
+
+    ``name``: unique within the kind (a clash is reported naming both plugins); ``factory(**kwargs)`` builds the
+    object when a user calls ``salt_vla.create_<kind>(name, **kwargs)`` or names it in a config; ``description``:
+    one line for ``salt-vla plugins``.
+    """
+
+    def __call__(self, name: str, factory: Callable[..., Any], *, description: str = "") -> None: ...
 
 
 @hookspec

@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,20 @@ class ModelType:
     build: Callable[[dict[str, Any]], nn.Module]
 
 
-def _model_types() -> dict[str, ModelType]:
-    from salt_vla.models.pixel_mae import PixelMAE, PixelMAEConfig
-    from salt_vla.models.predictor import Predictor, PredictorConfig
-    from salt_vla.models.video_vit import VideoViT, VideoViTConfig
+_MODEL_TYPES: dict[str, ModelType] = {}
 
-    return {
-        "video_vit": ModelType("video_vit", VideoViT, lambda c: VideoViT(VideoViTConfig(**c))),
-        "predictor": ModelType("predictor", Predictor, lambda c: Predictor(PredictorConfig(**c))),
-        "pixel_mae": ModelType("pixel_mae", PixelMAE, lambda c: PixelMAE(PixelMAEConfig.from_dict(c))),
-    }
+
+def register_model_type(name: str, cls: type[nn.Module], build: Callable[[dict[str, Any]], nn.Module]) -> None:
+    """Give ``cls`` a checkpoint format: ``config.json``'s ``model_type`` is ``name``, ``build(config)`` rebuilds it.
+
+    The model modules call this when imported, so this module never imports them (no import cycle).
+    """
+    _MODEL_TYPES[name] = ModelType(name, cls, build)
+
+
+def _model_types() -> dict[str, ModelType]:
+    import_module("salt_vla.models")  # the shipped classes register when imported (once; a no-op afterwards)
+    return _MODEL_TYPES
 
 
 def model_type_of_class(cls: type) -> str:

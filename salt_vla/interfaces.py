@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from salt_vla.grid import Grid  # re-exported: the interfaces are written against it
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -28,9 +30,6 @@ if TYPE_CHECKING:
     from salt_vla.evaluation import EvalReport
     from salt_vla.masking import MaskBatch
     from salt_vla.robot import Observation
-
-Grid = tuple[int, int, int]
-"""Token grid ``(t', h', w')`` of a clip after tubelet patching."""
 
 
 @runtime_checkable
@@ -111,6 +110,15 @@ class Schedule(Protocol):
 
     def __call__(self, step: int) -> float:
         """The value at optimizer step ``step`` (0-based)."""
+        ...
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """``loss(prediction [B, K, D], target [B, K, D]) -> scalar`` on target tokens; may define
+    ``normalize_targets(target)`` (what the loss compares against, used by validation diagnostics)."""
+
+    def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         ...
 
 

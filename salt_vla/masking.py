@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from salt_vla.interfaces import Grid
+from salt_vla.grid import Grid
 
 
 def apply_masks(tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

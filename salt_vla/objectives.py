@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-LOSS_KINDS = ("l1", "mse", "smooth_l1", "cosine")
-TARGET_NORMS = ("none", "layer_norm")
+from salt_vla.names import LOSSES, TARGET_NORMS
+
+LOSS_KINDS = tuple(LOSSES)
 
 
 @dataclass(frozen=True)

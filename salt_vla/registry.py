@@ -114,6 +114,14 @@ class Registry:
             raise UnknownNameError(f"No {kind} named {name!r}.{hint} Available: {available}.{failed}")
         return self._entries[key]
 
+    def name_problem(self, kind: str, name: str, where: str) -> str | None:
+        """``None`` when ``name`` is a registered ``kind``, else one line for a list of configuration problems."""
+        if name in self.names(kind):
+            return None
+        close = difflib.get_close_matches(name, self.names(kind), n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{where}: no {kind} named {name!r}{hint} (registered: {', '.join(self.names(kind)) or 'none'})"
+
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         """Sorted names of ``kind`` matching the fnmatch ``pattern`` (conflicting names included)."""
         check_kind(kind)

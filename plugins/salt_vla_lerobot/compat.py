@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from salt_vla.extras import MissingExtraError
+from salt_vla.extras import LeRobotMissingError  # re-exported; shared with the so101 recorder
 
 INSTALL_HINT = 'pip install "salt-vla[lerobot]"'
 FLOW_MATCHING_FAMILIES = frozenset({"smolvla", "pi0", "pi05"})
@@ -41,10 +41,6 @@ OWN_FAMILIES = {"act_salt": "salt_vla_lerobot.act_salt"}
 """Policy types salt-vla adds to LeRobot, and the package whose import registers each."""
 _PI_TRANSFORMERS_MARKER = "transformers.models.siglip.check"
 _INCORRECT_TRANSFORMERS = "incorrect transformer version"
-
-
-class LeRobotMissingError(MissingExtraError):
-    """LeRobot (the ``lerobot`` extra) is not installed."""
 
 
 class LeRobotVersionError(RuntimeError):

@@ -26,11 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from salt_vla.extras import MissingExtraError
-
-
-class LeRobotMissingError(MissingExtraError):
-    """LeRobot is not installed."""
+from salt_vla.extras import LeRobotMissingError  # re-exported; shared with salt_vla_lerobot
 
 
 def dataset_class() -> type:

@@ -17,8 +17,6 @@
 
 from __future__ import annotations
 
-import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ import numpy as np
 from salt_vla.evaluation import EpisodeResult, Outcome
 from salt_vla.interfaces import Policy
 from salt_vla.robot import Observation
+from salt_vla.seeding import seed_everything
 from salt_vla_so101.config import EE_ACTION_NAMES
 from salt_vla_so101.ee import EEActionConverter
 from salt_vla_so101.outcomes import OutcomeThresholds, Trace, classify
@@ -49,15 +48,6 @@ class EpisodeRecord:
     result: EpisodeResult
     trace: Trace
     frames: list[np.ndarray] = field(default_factory=list)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed ``random``, NumPy's global generator and torch (only if already imported) with ``seed``."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.manual_seed(seed)
 
 
 def warning_counts(data: mujoco.MjData) -> np.ndarray:

@@ -198,7 +198,7 @@ def run_whiskers(
         name: the policy's name in the outputs (default: the SPEC or the class name).
         policy_kwargs: ``create_policy`` options for a SPEC ``policy`` (``device``, ``camera_map``, ...).
     """
-    from salt_vla_so101.rollout import seed_everything
+    from salt_vla.seeding import seed_everything
 
     config = config or WhiskerConfig()
     if isinstance(policy, str):

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from salt_vla.names import LATENT_DTYPES  # the latent storage choices of build_latent_cache (re-exported)
+
 ALIGNMENT = 64
 STORAGE: dict[str, tuple[str, torch.dtype]] = {
     # storage name: (NumPy dtype of the raw bytes, torch dtype they are viewed as)
@@ -29,8 +31,6 @@ STORAGE: dict[str, tuple[str, torch.dtype]] = {
     "uint8": ("u1", torch.uint8),
     "float32": ("<f4", torch.float32),
 }
-LATENT_DTYPES = ("float16", "bfloat16", "float8_e4m3")
-"""Latent storage choices of :func:`~salt_vla.cache.build.build_latent_cache`."""
 FP8_MAX = 448.0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from salt_vla.hub import HubMixin
+from salt_vla.hub import HubMixin, register_model_type
 from salt_vla.masking import MaskBatch
 from salt_vla.models.layers import normalize_video, patchify
 from salt_vla.models.predictor import Predictor, PredictorConfig
@@ -44,8 +44,9 @@ class PixelMAEConfig:
 class PixelMAE(nn.Module, HubMixin):
     """``forward(video [B, C, T, H, W], masks) -> PredictionOutput`` with per-patch normalised pixel targets."""
 
-    def __init__(self, config: PixelMAEConfig, *, encoder: VideoViT | None = None) -> None:
-        """``encoder`` (optional) supplies initial weights, e.g. a student inflated from timm; its config must match."""
+    def __init__(self, config: PixelMAEConfig, *, encoder: VideoViT | None = None, loss: Any = None) -> None:
+        """``encoder`` (optional) supplies initial weights, e.g. a student inflated from timm; its config must match.
+        ``loss``: the objective on pixel targets (default: MSE on per-patch layer-normalised pixels, VideoMAE's)."""
         super().__init__()
         self.config = config
         if encoder is not None and encoder.config != config.encoder:
@@ -56,7 +57,7 @@ class PixelMAE(nn.Module, HubMixin):
             in_dim=encoder.embed_dim, out_dim=pt * ph * pw * config.encoder.in_chans, dim=config.decoder_dim,
             depth=config.decoder_depth, num_heads=config.decoder_heads,
         ))
-        self.model = MaskedPredictor(encoder, decoder, LatentLoss("mse", target_norm="layer_norm"))
+        self.model = MaskedPredictor(encoder, decoder, loss if loss is not None else LatentLoss("mse", target_norm="layer_norm"))
 
     @property
     def encoder(self) -> VideoViT:
@@ -69,3 +70,6 @@ class PixelMAE(nn.Module, HubMixin):
 
     def forward(self, video: torch.Tensor, masks: MaskBatch, *, keep_outputs: bool = False) -> PredictionOutput:
         return self.model(video, masks, self.pixel_targets(video), keep_outputs=keep_outputs)
+
+
+register_model_type("pixel_mae", PixelMAE, lambda c: PixelMAE(PixelMAEConfig.from_dict(c)))

@@ -12,10 +12,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
-from salt_vla.hub import HubMixin
-from salt_vla.models.video_vit import PositionTable, make_blocks
+from salt_vla.hub import HubMixin, register_model_type
+from salt_vla.models.video_vit import PositionTable, make_blocks, run_blocks
 
 
 @dataclass(frozen=True)
@@ -81,9 +80,8 @@ class Predictor(nn.Module, HubMixin):
         x = x + pos[context_idx]
         queries = self.mask_tokens[mask_index % self.config.num_mask_tokens].to(x.dtype) + pos[target_idx]
         tokens = torch.cat([x, queries], dim=1)
-        for block in self.blocks:
-            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-                tokens = checkpoint(block, tokens, use_reentrant=False)
-            else:
-                tokens = block(tokens)
+        tokens = run_blocks(self.blocks, tokens, checkpointing=self.grad_checkpointing)
         return self.proj(self.norm(tokens[:, context.shape[1]:]))
+
+
+register_model_type("predictor", Predictor, lambda c: Predictor(PredictorConfig(**c)))

@@ -7,6 +7,7 @@ once per clip; each mask set then runs the transformer over its own context toke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -32,7 +33,8 @@ class PredictionOutput:
 class MaskedPredictor(nn.Module):
     """``forward(video [B, C, T, H, W], masks, targets [B, N, D_t]) -> PredictionOutput``."""
 
-    def __init__(self, student: VideoViT, predictor: Predictor, loss: LatentLoss | None = None) -> None:
+    def __init__(self, student: VideoViT, predictor: Predictor, loss: Callable[..., torch.Tensor] | None = None) -> None:
+        """``loss(prediction, target) -> scalar``: a registered loss (default L1, :class:`LatentLoss`)."""
         super().__init__()
         if predictor.config.in_dim != student.embed_dim:
             raise ValueError(f"predictor in_dim={predictor.config.in_dim} must equal the student's embed_dim="
@@ -60,6 +62,7 @@ class MaskedPredictor(nn.Module):
             output.per_set.append(loss)
             if keep_outputs:
                 output.predictions.append(prediction.detach())
-                output.targets.append(self.loss.normalize_targets(target).detach())
+                normalize = getattr(self.loss, "normalize_targets", None)  # a plugin loss may compare raw targets
+                output.targets.append((normalize(target) if normalize else target).detach())
         output.loss = torch.stack(output.per_set).mean()
         return output

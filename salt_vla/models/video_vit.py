@@ -21,7 +21,7 @@ from timm.models.vision_transformer import Block
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from salt_vla.hub import HubMixin
+from salt_vla.hub import HubMixin, register_model_type
 from salt_vla.masking import apply_masks
 from salt_vla.models.layers import (
     IMAGENET_MEAN,
@@ -33,6 +33,7 @@ from salt_vla.models.layers import (
     sincos_pos_embed_3d,
     video_grid,
 )
+from salt_vla.names import ENCODERS
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,15 @@ def make_blocks(dim: int, depth: int, num_heads: int, mlp_ratio: float, qkv_bias
     return blocks
 
 
+def run_blocks(blocks: nn.ModuleList, tokens: torch.Tensor, *, checkpointing: bool) -> torch.Tensor:
+    """``tokens`` through ``blocks``; with ``checkpointing`` (training with gradients only) each block's activations
+    are recomputed in the backward pass instead of kept."""
+    use = checkpointing and blocks.training and torch.is_grad_enabled()
+    for block in blocks:
+        tokens = checkpoint(block, tokens, use_reentrant=False) if use else block(tokens)
+    return tokens
+
+
 class PositionTable(nn.Module):
     """Fixed sin-cos position embeddings per grid, built once per grid and kept on the model's device."""
 
@@ -209,12 +219,7 @@ class VideoViT(nn.Module, HubMixin):
 
     def forward_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """Run embedded tokens ``[B, K, D]`` through the blocks and the final norm."""
-        for block in self.blocks:
-            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-                tokens = checkpoint(block, tokens, use_reentrant=False)
-            else:
-                tokens = block(tokens)
-        return self.norm(tokens)
+        return self.norm(run_blocks(self.blocks, tokens, checkpointing=self.grad_checkpointing))
 
     def forward(self, video: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         tokens = self.embed(video)
@@ -243,11 +248,7 @@ SIZES: dict[str, tuple[int, int, int]] = {
 }
 """Width/depth/heads of the named students (timm's ViT sizes, plus ``micro`` for laptops and tests)."""
 
-REGISTERED: dict[str, dict[str, Any]] = {
-    **{f"vit_{size}_patch16_t2": {"size": size, "patch_size": 16, "tubelet_size": 2}
-       for size in ("tiny", "small", "base", "large", "huge")},
-    "vit_micro_patch8_t2": {"size": "micro", "patch_size": 8, "tubelet_size": 2, "num_frames": 8, "img_size": 64},
-}
+REGISTERED: dict[str, dict[str, Any]] = {name: spec for name, (_, spec) in ENCODERS.items()}
 """Registered encoder names and what they encode (size, patch, tubelet; default clip 16x224x224 unless noted)."""
 
 DEFAULT_PRETRAINED: dict[str, str] = {
@@ -290,3 +291,6 @@ def video_vit_config(name: str, **overrides: Any) -> VideoViTConfig:
     embed_dim, depth, num_heads = SIZES[spec.pop("size")]
     base = {"embed_dim": embed_dim, "depth": depth, "num_heads": num_heads, **spec}
     return VideoViTConfig(**{**base, **overrides})
+
+
+register_model_type("video_vit", VideoViT, lambda c: VideoViT(VideoViTConfig(**c)))

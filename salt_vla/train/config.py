@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from salt_vla.names import LATENT_DTYPES, TARGET_NORMS
+
 
 @dataclass
 class DataSection:
@@ -45,7 +47,7 @@ class DataSection:
     clip_cache: str | None = None
     loader: Literal["auto", "dataloader", "pinned_threads"] = "auto"
     loader_threads: int = 4
-    latent_dtype: Literal["float16", "bfloat16", "float8_e4m3"] | None = None
+    latent_dtype: str | None = None
     latent_teacher: str | None = None
     skip_cache_verify: bool = False
 
@@ -57,6 +59,8 @@ class DataSection:
             problems.append(f"batch_size must be >= 1, got {self.batch_size}")
         if self.num_workers < 0:
             problems.append(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.latent_dtype is not None and self.latent_dtype not in LATENT_DTYPES:
+            problems.append(f"latent_dtype {self.latent_dtype!r} is not one of {', '.join(LATENT_DTYPES)}")
         if self.clip_cache and not self.latent_cache:
             problems.append("clip_cache needs latent_cache (the clip cache holds the latent cache's views)")
         return problems
@@ -121,8 +125,49 @@ class MaskSection:
 
 @dataclass
 class LossSection:
-    kind: Literal["l1", "mse", "smooth_l1", "cosine"] = "l1"
-    target_norm: Literal["none", "layer_norm"] = "none"
+    """The objective: a registered loss (``salt-vla plugins --kind loss``) and its arguments.
+
+    ``name: null`` keeps each stage's default: stage 2 uses ``kind`` with ``target_norm`` (the older spelling,
+    ``l1`` on raw targets by default), stage 1 MSE on per-patch layer-normalised pixels. A plugin's loss is
+    ``name: my_loss``, ``args: {...}``; it is called as ``loss(prediction, target) -> scalar``.
+    """
+
+    name: str | None = None
+    args: dict[str, Any] | None = None
+    kind: str = "l1"
+    target_norm: str = "none"
+
+    def validate(self) -> list[str]:
+        problems = []
+        if self.target_norm not in TARGET_NORMS:
+            problems.append(f"target_norm {self.target_norm!r} is not one of {', '.join(TARGET_NORMS)}")
+        if self.name is not None and (self.kind, self.target_norm) != ("l1", "none"):
+            problems.append("give either name/args or the older kind/target_norm, not both "
+                            f"(e.g. name: {self.kind}, args: {{target_norm: {self.target_norm}}})")
+        return problems
+
+
+@dataclass
+class ScheduleSpec:
+    """A registered schedule (``salt-vla plugins --kind schedule``): ``name`` and its ``args``.
+
+    ``total_steps`` is filled in with ``run.steps`` when the schedule takes it and ``args`` does not give it.
+    """
+
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SchedulesSection:
+    """Per-step schedules of the learning rate and of the weight decay of weight matrices.
+
+    ``null`` (the default) keeps the ``optim`` section's: ``warmup_cosine`` from ``start_lr`` to ``lr`` over
+    ``warmup_steps``, then down to ``min_lr``; ``cosine`` weight decay from ``weight_decay`` to ``weight_decay_end``.
+    """
+
+    lr: ScheduleSpec | None = None
+    weight_decay: ScheduleSpec | None = None
 
 
 @dataclass
@@ -212,6 +257,7 @@ class TrainConfig:
     teacher: TeacherSection = field(default_factory=TeacherSection)
     masks: MaskSection = field(default_factory=MaskSection)
     loss: LossSection = field(default_factory=LossSection)
+    schedules: SchedulesSection = field(default_factory=SchedulesSection)
     optim: OptimSection = field(default_factory=OptimSection)
     run: RunSection = field(default_factory=RunSection)
 
@@ -229,4 +275,24 @@ class TrainConfig:
                 problems.append("stage 'teacher' learns from pixels: remove teacher.name and data.latent_cache")
         if self.optim.warmup_steps > self.run.steps:
             problems.append(f"optim.warmup_steps={self.optim.warmup_steps} exceeds run.steps={self.run.steps}")
-        return problems
+        return problems + self.registry_problems()
+
+    def registered_names(self) -> list[tuple[str, str, str]]:
+        """``(field, kind, name)`` of every registered thing the configuration names."""
+        names = [("data.dataset", "dataset", self.data.dataset), ("student.name", "encoder", self.student.name),
+                 ("masks.name", "masker", self.masks.name),
+                 ("loss.name" if self.loss.name is not None else "loss.kind", "loss", self.loss.name or self.loss.kind)]
+        if self.teacher.name is not None:
+            names.append(("teacher.name", "teacher", self.teacher.name))
+        for which in ("lr", "weight_decay"):
+            spec = getattr(self.schedules, which)
+            if spec is not None:
+                names.append((f"schedules.{which}.name", "schedule", spec.name))
+        return names
+
+    def registry_problems(self) -> list[str]:
+        """Every name the registry does not know, with the closest registered one (checked at load, not at step 1)."""
+        from salt_vla.plugins import registry
+
+        return [p for p in (registry().name_problem(kind, name, where) for where, kind, name in self.registered_names())
+                if p is not None]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,14 @@ class MetricSinks:
         if self._wandb is not None:
             self._wandb.log(clean, step=step)
 
+    def log_line(self, file: str, line: str, echo: Callable[[str], Any] | None = None) -> None:
+        """Append ``line`` to ``<out_dir>/<file>`` and show it (``echo``, e.g. a progress bar's ``write``; else stderr)."""
+        if not self.enabled:
+            return
+        with open(self.path.parent / file, "a") as handle:
+            handle.write(line + "\n")
+        (echo or (lambda text: print(text, file=sys.stderr, flush=True)))(line)
+
     def close(self) -> None:
         if not self.enabled:
             return
@@ -90,6 +100,40 @@ class MetricSinks:
             self._tb.close()
         if self._wandb is not None:
             self._wandb.finish()
+
+
+def train_metrics(values: list[float], lr: float, wd: float, clips: int, seconds: float, data_wait: float,
+                  state: Any, device: Any) -> dict[str, float]:
+    """One training log line: ``values`` is ``[loss, grad_norm, loss_set_0, ...]`` averaged over the window of
+    ``clips`` clips that took ``seconds`` (``data_wait`` of them waiting for data); ``state`` the run's position."""
+    metrics = {
+        "train/loss": values[0], "train/grad_norm": values[1],
+        **{f"train/loss_set{i}": v for i, v in enumerate(values[2:])},
+        "train/lr": lr, "train/weight_decay": wd,
+        "train/clips_per_s": clips / max(seconds, 1e-9),
+        "train/data_wait_fraction": data_wait / max(seconds, 1e-9),
+        "train/epoch": float(state.epoch),
+        "train/nonfinite_skipped": float(state.nonfinite_skipped),
+        "data/skipped_videos": float(state.data_skipped),
+    }
+    if device.type == "cuda":
+        import torch
+
+        metrics["train/max_memory_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
+    return metrics
+
+
+def write_summary(out_dir: Path, task: str, state: Any, train: dict[str, float], val: dict[str, float],
+                  learning: Any) -> None:
+    """``<out_dir>/summary.json``: the task, how far the run got, its last metrics and its last learning verdict."""
+    from salt_vla.io import atomic_write_json
+
+    atomic_write_json(out_dir / "summary.json", {
+        "task": task, "steps": state.step, "samples_seen": state.samples_seen, "best_metric": state.best_metric,
+        "best_step": state.best_step, "nonfinite_skipped": state.nonfinite_skipped, "data_skipped": state.data_skipped,
+        "train": json_safe(train), "val": json_safe(val),
+        "learning": None if learning is None else {"status": learning.status, "line": learning.line},
+    })
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

@@ -86,7 +86,7 @@ def test_cached_training_matches_live_teacher_training(tmp_path, tiny_config, te
     build_latent_cache(teacher, dataset, tmp_path / "cache", dtype="float16", batch_size=8, progress=False)
     cached_config = tiny_config(tmp_path / "cached", data={"latent_cache": str(tmp_path / "cache")}, run={"steps": 4})
     trainer = Trainer(from_dict(TrainConfig, cached_config))
-    assert trainer.teacher is None  # the cached run never builds the teacher
+    assert trainer.task.teacher is None  # the cached run never builds the teacher
     cached = losses(trainer.fit().out_dir)
     for step in live:
         assert cached[step] == pytest.approx(live[step], rel=2e-3), (step, cached[step], live[step])
