@@ -388,7 +388,7 @@ def run_probes(args: argparse.Namespace, encoder: Path) -> dict[str, Any]:
         classes = int(y.max()) + 1
         results["targets"][key] = {"classes": classes, "counts": torch.bincount(y, minlength=classes).tolist()}
     for name, model in encoders.items():
-        features = pooled_features(model, data["clips"], batch_size=32, device=args.device)
+        features = pooled_features(model.to(args.device), data["clips"], batch_size=32, device=args.device)
         results[name] = {}
         for key, y in labels.items():
             if len(torch.unique(y[train])) < 2:
