@@ -54,7 +54,7 @@ BASELINE = "act_resnet18"
 PROBE_TARGETS = ("block_x_bin", "block_y_bin", "gripper_block_distance_bin", "grasped")
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": dict(episodes=1, rollouts=2, probe_episodes=4, image_size=(32, 32), record_max_steps=90,
+    "tiny": dict(episodes=1, rollouts=2, probe_episodes=4, image_size=(32, 48), record_max_steps=90,
                  probe_every=4, frames=4, stride=2, encoder_args=dict(embed_dim=24, depth=1, num_heads=2),
                  decoder=dict(dim=16, depth=1, num_heads=2), predictor=dict(dim=16, depth=1, num_heads=2),
                  teacher_steps=3, student_steps=3, pretrain_batch=2, pretrain_lr=1e-3, steps=2, batch_size=4,
@@ -428,6 +428,10 @@ def markdown(report: dict[str, Any]) -> str:
              f"{report['args']['eval_seed']}. Machine: {report['machine']['gpu'] or 'CPU'}; "
              f"{report['timings_s'].get('total_s', 0):.0f} s.", "", "## Caveats", ""]
     lines += [f"- {c}" for c in CAVEATS]
+    trained = {arm: row["step"] for arm, row in report["arms"].items()}
+    if len(set(trained.values())) > 1:
+        lines.append(f"- **The arms were not trained for the same number of steps** ({trained}): this directory "
+                     "mixes runs with different settings; re-run with `--overwrite` before comparing them.")
     lines += ["", "## Success per arm", "", "| arm | success | 95% CI (Wilson) | " + " | ".join(outcomes) + " |",
               "|" + " --- |" * (3 + len(outcomes))]
     for arm, row in report["arms"].items():
@@ -446,12 +450,13 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{100 * c['difference']:+.1f} pp | {100 * low:+.1f} to {100 * high:+.1f} pp | {c['mcnemar_exact_p']:.3g} |")
     curves = {arm: row.get("curve") for arm, row in report["arms"].items() if row.get("curve")}
     if curves:
+        steps = sorted({int(step) for curve in curves.values() for step in curve})
         lines += ["", f"## Success vs. step ({report['args']['val_episodes']} validation seeds from "
-                  f"{report['args']['val_seed']})", "", "| arm | " + " | ".join(
-                      f"step {s}" for s in next(iter(curves.values()))) + " |",
-                  "|" + " --- |" * (1 + len(next(iter(curves.values()))))]
+                  f"{report['args']['val_seed']})", "", "| arm | " + " | ".join(f"step {s}" for s in steps) + " |",
+                  "|" + " --- |" * (1 + len(steps))]
         for arm, curve in curves.items():
-            lines.append(f"| `{arm}` | " + " | ".join(_pct(v["success_rate"]) for v in curve.values()) + " |")
+            cells = [_pct(curve[str(s)]["success_rate"]) if str(s) in curve else "-" for s in steps]
+            lines.append(f"| `{arm}` | " + " | ".join(cells) + " |")
     lines += ["", "## Whiskers (first evaluation seed)", ""]
     for arm, row in report["arms"].items():
         frame = row.get("whiskers", {}).get("frame")
