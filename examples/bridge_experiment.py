@@ -148,9 +148,8 @@ def record(args: argparse.Namespace) -> dict[str, Any]:
                                task=task, policy_name="scripted", repo_id="local/bridge_demos",
                                progress=not args.quiet)
         summary["demos"] = {"saved": demos.saved, "attempted": demos.attempted}
-    if args.encoder is not None:  # pretraining is skipped: its video is not needed
-        pass
-    elif not (out / "rollouts" / "meta" / "info.json").is_file():
+    # With --encoder pretraining is skipped, and so is its video (rollouts and the joined videos/).
+    if args.encoder is None and not (out / "rollouts" / "meta" / "info.json").is_file():
         short = replace(task, max_steps=args.record_max_steps) if args.record_max_steps else task
         rollouts = record_dataset(ExploratoryPolicy(), args.rollouts, out / "rollouts", seed=args.rollout_seed,
                                   fps=args.fps, frames="image", workers=args.record_workers, task=short,

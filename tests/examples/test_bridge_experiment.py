@@ -10,6 +10,8 @@ import pytest
 
 pytest.importorskip("lerobot")
 
+pytestmark = [pytest.mark.slow, pytest.mark.sim, pytest.mark.lerobot]
+
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "bridge_experiment.py"
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "quickstart.ipynb"
@@ -24,9 +25,10 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
 BRIDGE = NOTEBOOK.parent / "bridge.ipynb"
 
 
+@pytest.mark.slow
+@pytest.mark.sim
+@pytest.mark.lerobot
 def test_bridge_notebook_executes(tmp_path, monkeypatch):
-    import pytest
-
     pytest.importorskip("lerobot")
     monkeypatch.setenv("MUJOCO_GL", "egl")
     monkeypatch.setenv("MPLBACKEND", "Agg")
