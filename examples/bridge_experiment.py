@@ -356,7 +356,7 @@ def probe_labels(data: dict[str, Any], bins: int = 3) -> dict[str, Any]:
 
     def binned(values: Any) -> Any:
         edges = torch.quantile(values.float(), torch.linspace(0, 1, bins + 1)[1:-1])
-        return torch.bucketize(values.float(), edges)
+        return torch.bucketize(values.float().contiguous(), edges)
 
     return {"block_x_bin": binned(data["block_xy"][:, 0]), "block_y_bin": binned(data["block_xy"][:, 1]),
             "gripper_block_distance_bin": binned(data["gripper_block_distance"]), "grasped": data["grasped"]}
