@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "quickstart.ipynb"
@@ -19,3 +20,22 @@ def test_quickstart_notebook_executes(tmp_path, monkeypatch):
     outputs = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
     assert "time-arrow accuracy" in outputs and "torch.Size([2, 96])" in outputs
     assert os.environ["SALT_VLA_NOTEBOOK_SMALL"] == "1"
+
+
+BRIDGE = NOTEBOOK.parent / "bridge.ipynb"
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+@pytest.mark.lerobot
+def test_bridge_notebook_executes(tmp_path, monkeypatch):
+    pytest.importorskip("lerobot")
+    monkeypatch.setenv("MUJOCO_GL", "egl")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("SALT_VLA_EXAMPLES", str(BRIDGE.parent))
+    notebook = nbformat.read(BRIDGE, as_version=4)
+    NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs)
+    assert "demos: 1 episodes" in outputs and "probe clips" in outputs
+    assert "probe accuracy student" in outputs and "salt_finetuned" in outputs
+    assert "# Bridge experiment (tiny preset)" in outputs
