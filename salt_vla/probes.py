@@ -13,8 +13,10 @@ linear classifier no way to compare early and late moments, which is exactly wha
 needs. ``spatial_bins=s`` averages over an ``s x s`` grid of regions instead of the whole frame
 (``[t' * s * s * D]``), keeping coarse position. Encoders without a ``grid`` method are mean-pooled
 over all tokens. The classifier is multinomial logistic regression with L2, fitted by L-BFGS
-(deterministic). Train and test splits are by video, so both directions of a clip always land on the
-same side.
+(deterministic). The L2 strength is chosen per encoder and probe by cross-validation on the training
+videos (from :data:`WEIGHT_DECAYS`): one fixed strength under-fits one encoder's features and suits
+another's, which biases exactly the comparisons the probes are for. Train and test splits are by
+video, so both directions of a clip always land on the same side (also inside the cross-validation).
 
 Every accuracy comes with a 95% Wilson interval over the independent test videos, the test-set size
 and the chance level (the test set's majority class). :class:`ProbeResult` also keeps each test
@@ -36,6 +38,9 @@ from torch import nn
 Z95 = 1.959963984540054
 """Two-sided 95% normal quantile."""
 
+WEIGHT_DECAYS: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0)
+"""L2 strengths the probes choose from by cross-validation on their training videos."""
+
 
 def wilson_interval(successes: float, total: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (95% by default); ``(0, 1)`` when ``total`` is 0."""
@@ -45,7 +50,8 @@ def wilson_interval(successes: float, total: int, z: float = Z95) -> tuple[float
     denominator = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denominator
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    return (0.0 if successes <= 0 else low), (1.0 if successes >= total else high)  # exact at the ends
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ class ProbeResult:
     ci_low: float = 0.0
     ci_high: float = 1.0
     num_classes: int = 2
+    weight_decay: float = 0.1
     scores: torch.Tensor | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,40 +153,80 @@ def pooled_features(encoder: Callable[[torch.Tensor], torch.Tensor], clips: torc
     return torch.cat(out)
 
 
-def fit_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, *,
-                     weight_decay: float = 0.1, max_iter: int = 200, name: str = "probe",
-                     test_groups: torch.Tensor | None = None) -> ProbeResult:
-    """Multinomial logistic regression on standardised features; returns test accuracy with its interval.
-
-    Args:
-        train_x, test_x: ``[M, D]`` features. train_y, test_y: ``[M]`` int64 class labels.
-        weight_decay: L2 penalty on the weights (features are standardised, so one value fits most encoders).
-        test_groups: ``[M_test]`` int64 group of each test example (e.g. its video); examples of one group are
-            not independent, so the interval and the per-group ``scores`` are over groups. Default: one group
-            per example.
-    """
-    if train_x.shape[0] < 2 or test_x.shape[0] < 1:
-        raise ValueError(f"{name}: need >= 2 training and >= 1 test examples; got {train_x.shape[0]} and {test_x.shape[0]}.")
-    classes = int(torch.cat([train_y, test_y]).max()) + 1
-    mean, std = train_x.mean(0, keepdim=True), train_x.std(0, keepdim=True).clamp_min(1e-6)
-    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+def _fit(train_x: torch.Tensor, train_y: torch.Tensor, classes: int, weight_decay: float, max_iter: int) -> nn.Linear:
+    """Multinomial logistic regression (float64, L-BFGS from a fixed start) on already standardised features."""
     generator = torch.Generator().manual_seed(0)
     linear = nn.Linear(train_x.shape[1], classes).double()
     nn.init.normal_(linear.weight, std=1e-3, generator=generator)
     nn.init.zeros_(linear.bias)
     optimizer = torch.optim.LBFGS(linear.parameters(), max_iter=max_iter, line_search_fn="strong_wolfe")
-    x, y = train_x.double(), train_y
+    x = train_x.double()
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(linear(x), y) + weight_decay * linear.weight.pow(2).sum()
+        loss = nn.functional.cross_entropy(linear(x), train_y) + weight_decay * linear.weight.pow(2).sum()
         loss.backward()
         return loss
 
     with torch.enable_grad():
         optimizer.step(closure)
+    return linear
+
+
+def _standardise(train_x: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
+    mean, std = train_x.mean(0, keepdim=True), train_x.std(0, keepdim=True).clamp_min(1e-6)
+    return [(x - mean) / std for x in (train_x, *others)]
+
+
+def select_weight_decay(x: torch.Tensor, y: torch.Tensor, candidates: Sequence[float], *,
+                        groups: torch.Tensor | None = None, folds: int = 3, max_iter: int = 200) -> float:
+    """The L2 strength of ``candidates`` with the best cross-validated accuracy on ``x, y`` (folds by ``groups``;
+    ties go to the stronger penalty). Deterministic."""
+    candidates = sorted(candidates, reverse=True)
+    if len(candidates) == 1:
+        return float(candidates[0])
+    groups = torch.arange(len(y)) if groups is None else groups
+    unique, group = torch.unique(groups, return_inverse=True)
+    fold_of = torch.randperm(len(unique), generator=torch.Generator().manual_seed(1)) % min(folds, len(unique))
+    classes = int(y.max()) + 1
+    best, best_accuracy = float(candidates[0]), -1.0
+    for weight_decay in candidates:
+        correct = 0
+        for fold in range(int(fold_of.max()) + 1):
+            held = fold_of[group] == fold
+            if held.all() or not held.any():
+                continue
+            train_x, held_x = _standardise(x[~held], x[held])
+            linear = _fit(train_x, y[~held], classes, weight_decay, max_iter)
+            with torch.no_grad():
+                correct += int((linear(held_x.double()).argmax(1) == y[held]).sum())
+        if correct / len(y) > best_accuracy:
+            best, best_accuracy = float(weight_decay), correct / len(y)
+    return best
+
+
+def fit_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, *,
+                     weight_decay: float | Sequence[float] = 0.1, max_iter: int = 200, name: str = "probe",
+                     train_groups: torch.Tensor | None = None, test_groups: torch.Tensor | None = None) -> ProbeResult:
+    """Multinomial logistic regression on standardised features; returns test accuracy with its interval.
+
+    Args:
+        train_x, test_x: ``[M, D]`` features. train_y, test_y: ``[M]`` int64 class labels.
+        weight_decay: L2 penalty on the weights, or several to choose from by 3-fold cross-validation on the
+            training examples (folds by ``train_groups``).
+        train_groups, test_groups: ``[M]`` int64 group of each example (e.g. its video). Examples of one group
+            are not independent: cross-validation folds keep a group together, and the test interval and the
+            per-group ``scores`` are over test groups. Default: one group per example.
+    """
+    if train_x.shape[0] < 2 or test_x.shape[0] < 1:
+        raise ValueError(f"{name}: need >= 2 training and >= 1 test examples; got {train_x.shape[0]} and {test_x.shape[0]}.")
+    classes = int(torch.cat([train_y, test_y]).max()) + 1
+    if not isinstance(weight_decay, (int, float)):
+        weight_decay = select_weight_decay(train_x, train_y, weight_decay, groups=train_groups, max_iter=max_iter)
+    train_x, test_x = _standardise(train_x, test_x)
+    linear = _fit(train_x, train_y, classes, float(weight_decay), max_iter)
     with torch.no_grad():
-        train_accuracy = (linear(x).argmax(1) == y).double().mean().item()
+        train_accuracy = (linear(train_x.double()).argmax(1) == train_y).double().mean().item()
         correct = (linear(test_x.double()).argmax(1) == test_y).double()
     if test_groups is None:
         scores = correct
@@ -192,7 +239,7 @@ def fit_linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch
     low, high = wilson_interval(accuracy * len(scores), len(scores))
     counts = torch.bincount(test_y, minlength=classes).double()
     return ProbeResult(name, accuracy, float(counts.max() / counts.sum()), train_accuracy, len(train_y), len(scores),
-                       low, high, classes, scores)
+                       low, high, classes, float(weight_decay), scores)
 
 
 def split_by_video(num_videos: int, test_fraction: float = 0.3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,7 +250,7 @@ def split_by_video(num_videos: int, test_fraction: float = 0.3, seed: int = 0) -
 
 
 def time_arrow_from_features(forward: torch.Tensor, backward: torch.Tensor, *, test_fraction: float = 0.3, seed: int = 0,
-                             weight_decay: float = 0.1) -> ProbeResult:
+                             weight_decay: float | Sequence[float] = WEIGHT_DECAYS) -> ProbeResult:
     """Time-arrow probe on precomputed features of the clips played forward and reversed (``[M, F]`` each)."""
     train, test = split_by_video(forward.shape[0], test_fraction, seed)
 
@@ -213,11 +260,11 @@ def time_arrow_from_features(forward: torch.Tensor, backward: torch.Tensor, *, t
         return x, y
 
     return fit_linear_probe(*side(train), *side(test), name="time_arrow", weight_decay=weight_decay,
-                            test_groups=torch.cat([test, test]))
+                            train_groups=torch.cat([train, train]), test_groups=torch.cat([test, test]))
 
 
 def label_from_features(features: torch.Tensor, labels: torch.Tensor, *, name: str = "label", test_fraction: float = 0.3,
-                        seed: int = 0, weight_decay: float = 0.1) -> ProbeResult:
+                        seed: int = 0, weight_decay: float | Sequence[float] = WEIGHT_DECAYS) -> ProbeResult:
     """Label probe on precomputed features ``[M, F]`` of clips with integer ``labels: [M]`` (any values)."""
     _, inverse = torch.unique(labels.long(), return_inverse=True)  # classes 0..K-1
     train, test = split_by_video(features.shape[0], test_fraction, seed)
@@ -245,7 +292,8 @@ def label_probe(encoder: Callable[[torch.Tensor], torch.Tensor], clips: torch.Te
 def probe_suite(encoder: Callable[[torch.Tensor], torch.Tensor], clips: torch.Tensor,
                 labels: Mapping[str, torch.Tensor], *, time_arrow: bool = True, test_fraction: float = 0.3,
                 seed: int = 0, device: str | torch.device = "cpu", batch_size: int = 16, spatial_bins: int = 1,
-                weight_decay: float = 0.1, progress: bool = False, desc: str = "probe") -> dict[str, ProbeResult]:
+                weight_decay: float | Sequence[float] = WEIGHT_DECAYS, progress: bool = False,
+                desc: str = "probe") -> dict[str, ProbeResult]:
     """Every probe of one encoder on one set of clips, features computed once: ``{"time_arrow": ..., label: ...}``.
 
     All probes share the same split by video, so results of two encoders (or two probes) are paired.

@@ -13,6 +13,7 @@ from salt_vla.probes import (
     paired_difference,
     pooled_features,
     probe_suite,
+    select_weight_decay,
     split_by_video,
     time_arrow_probe,
     wilson_interval,
@@ -165,3 +166,17 @@ def test_probe_suite_is_the_single_probes_with_features_computed_once():
     assert calls == [30, 30]  # forward and reversed, once each
     assert suite["time_arrow"].to_dict() == time_arrow_probe(encoder, clips).to_dict()
     assert suite["parity"].to_dict() == label_probe(encoder, clips, labels, name="parity").to_dict()
+
+
+def test_cross_validated_weight_decay_avoids_a_penalty_that_underfits():
+    # The class is in x0 - x1 (shared noise cancels): strong L2 shrinks the probe towards the class-mean
+    # difference (x0 alone) and misses it; a weak penalty finds it. A fixed strength would favour one encoder.
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(400) % 2
+    noise = 3 * torch.randn(400, generator=generator)
+    features = torch.stack([noise + (labels * 2 - 1) * 0.5, noise], dim=1)
+    split = (features[:300], labels[:300], features[300:], labels[300:])
+    assert fit_linear_probe(*split, weight_decay=1.0).accuracy < 0.75
+    chosen = fit_linear_probe(*split, weight_decay=(1e-3, 1.0))
+    assert chosen.weight_decay == 1e-3 and chosen.accuracy > 0.95
+    assert select_weight_decay(features[:300], labels[:300], (1.0, 1e-3)) == 1e-3
