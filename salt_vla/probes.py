@@ -268,6 +268,9 @@ def time_arrow_from_features(forward: torch.Tensor, backward: torch.Tensor, *, t
 def label_from_features(features: torch.Tensor, labels: torch.Tensor, *, name: str = "label", test_fraction: float = 0.3,
                         seed: int = 0, weight_decay: float | Sequence[float] = WEIGHT_DECAYS) -> ProbeResult:
     """Label probe on precomputed features ``[M, F]`` of clips with integer ``labels: [M]`` (any values)."""
+    if labels.is_floating_point():
+        raise ValueError(f"Label {name!r} is continuous; bin it into classes first (e.g. "
+                         "salt_vla.quickstart.probe_labels cuts speeds at their tertiles).")
     _, inverse = torch.unique(labels.long(), return_inverse=True)  # classes 0..K-1
     train, test = split_by_video(features.shape[0], test_fraction, seed)
     return fit_linear_probe(features[train], inverse[train], features[test], inverse[test], name=name,
@@ -314,7 +317,8 @@ def probe_suite(encoder: Callable[[torch.Tensor], torch.Tensor], clips: torch.Te
 
 
 def probe_clips(dataset: Any, count: int, *, label_keys: Sequence[str] = ()) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The first ``count`` clips of a salt-vla video dataset (epoch-0 views) and their integer labels."""
+    """The first ``count`` clips of a salt-vla video dataset (epoch-0 views) and their labels (integer labels as
+    int64, continuous ones as float64: bin those before a label probe)."""
     if count > len(dataset):
         raise ValueError(f"Asked for {count} probe clips; the dataset has {len(dataset)} videos.")
     items = [dataset.item(i, epoch=0) for i in range(count)]
@@ -322,5 +326,7 @@ def probe_clips(dataset: Any, count: int, *, label_keys: Sequence[str] = ()) -> 
     for key in label_keys:
         if key not in items[0]["label"]:
             raise KeyError(f"Label {key!r} is not provided by the dataset; it has {sorted(items[0]['label'])}.")
-        labels[key] = torch.tensor([int(item["label"][key]) for item in items])
+        labels[key] = torch.tensor([item["label"][key] for item in items])
+        if not labels[key].is_floating_point():
+            labels[key] = labels[key].long()
     return torch.stack([item["video"] for item in items]), labels

@@ -3,6 +3,7 @@ accuracy comes with an interval that pairs across encoders."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -180,3 +181,9 @@ def test_cross_validated_weight_decay_avoids_a_penalty_that_underfits():
     chosen = fit_linear_probe(*split, weight_decay=(1e-3, 1.0))
     assert chosen.weight_decay == 1e-3 and chosen.accuracy > 0.95
     assert select_weight_decay(features[:300], labels[:300], (1.0, 1e-3)) == 1e-3
+
+
+def test_a_continuous_label_must_be_binned_first():
+    with pytest.raises(ValueError, match="'speed' is continuous; bin it"):
+        label_probe(lambda video: video.float().mean(dim=(1, 3, 4)).unsqueeze(1), _moving_bar_clips(20),
+                    torch.linspace(0, 1, 20), name="speed")
