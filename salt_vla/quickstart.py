@@ -472,7 +472,7 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
 
     Args:
         out_dir: where everything goes (``report.md``, ``report.json``, PNGs, ``student/``, run directories).
-        preset: ``"cpu"`` (about 3 minutes on 2 cores), ``"gpu"``, or a :class:`Preset`.
+        preset: ``"cpu"`` (about 4 minutes on 2 idle cores, estimated), ``"gpu"``, or a :class:`Preset`.
         seed: root seed; data splits use ``seed``, ``seed + 1`` (validation), ``seed + 2`` (probes).
         overrides: :class:`Preset` fields to change (e.g. ``{"student_steps": 50}`` for a smoke test).
         overwrite: start afresh, removing this directory's quickstart artefacts (``runs/``, ``cache/``,

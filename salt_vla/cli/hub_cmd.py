@@ -12,7 +12,7 @@ import click
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/quickstart"),
               show_default=True, help="Where the report, plots, runs and the student checkpoint go.")
 @click.option("--preset", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
-              help="cpu: about 3 minutes on 2 cores; gpu: larger videos, model and budget.")
+              help="cpu: about 4 minutes on 2 idle cores; gpu: larger videos, model and budget.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True,
               help="Start afresh: remove DIR's quickstart artefacts first. Without it a finished DIR is reused and an "
