@@ -6,18 +6,29 @@
 2. trains a small stage-1 teacher by pixel reconstruction under multi-block masks;
 3. caches the frozen teacher's latents for the train and validation clips;
 4. trains a SALT student on the cache (the teacher is never built in this stage);
-5. probes the trained student, the same architecture at random initialisation, and the teacher
-   (time-arrow and label probes on held-out videos);
+5. scores the student on every validation clip against trivial predictors that ignore the clip, and probes
+   the trained student, the same architecture at random initialisation, and the teacher (time-arrow and
+   motion-label probes on held-out videos, with 95% intervals);
 6. writes ``report.md``, ``report.json``, loss-curve PNGs and ``student/`` (a checkpoint directory
    ready for ``salt-vla push``).
 
+The report states three claims, each with its margin and the 95% interval of a paired difference (a
+bootstrap over validation clips or held-out probe videos), and says plainly when one does not hold:
+the student beats the trivial predictor (the stronger of the best constant latent and the best latent
+per token position); it beats the random-init encoder on the time-arrow probe (the one probe whose two
+inputs hold the same frames, so only dynamics can solve it); how it compares with its teacher there.
 Every number in the report is computed by the run; nothing is fixed in advance.
+
+Running it again on a finished directory reuses the results (and says so); an interrupted run resumes
+where it stopped; ``overwrite=True`` (``--overwrite``) starts afresh.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import resource
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -33,7 +44,11 @@ from salt_vla.io import atomic_write_json, atomic_write_text
 
 @dataclass(frozen=True)
 class Preset:
-    """Sizes and budgets of one quickstart preset."""
+    """Sizes and budgets of one quickstart preset.
+
+    ``probe_labels`` are names of :data:`PROBE_LABELS`; the time-arrow probe always runs. ``probe_test_fraction``
+    of the ``probe_videos`` are held out for testing; ``probe_bins`` is the probes' ``spatial_bins``.
+    """
 
     name: str
     size: int
@@ -56,26 +71,42 @@ class Preset:
     masks: str = "multiblock_vjepa"
     loss: str = "l1"
     device: str = "auto"
+    probe_labels: tuple[str, ...] = ("speed", "vertical", "bounces")
+    probe_test_fraction: float = 0.5
+    probe_bins: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
-        name="cpu", size=64, frames=8, train_videos=1024, val_videos=64, probe_videos=600,
+        name="cpu", size=48, frames=8, train_videos=1024, val_videos=128, probe_videos=1600,
         student="vit_micro_patch8_t2", student_args={"embed_dim": 96, "depth": 4, "num_heads": 3},
         teacher_args={"embed_dim": 96, "depth": 4, "num_heads": 3},
         decoder={"dim": 64, "depth": 2, "num_heads": 2}, predictor={"dim": 64, "depth": 2, "num_heads": 2},
-        teacher_steps=800, student_steps=1500, batch_size=16, num_workers=1,
-        teacher_lr=1.5e-3, student_lr=1.5e-3, val_every=250,
+        teacher_steps=400, student_steps=800, batch_size=16, num_workers=1,
+        teacher_lr=1.5e-3, student_lr=1.5e-3, val_every=200,
     ),
     "gpu": Preset(
-        name="gpu", size=128, frames=16, train_videos=4096, val_videos=256, probe_videos=512,
+        name="gpu", size=128, frames=16, train_videos=4096, val_videos=256, probe_videos=1024,
         student="vit_small_patch16_t2", student_args={}, teacher_args={},
         decoder={"dim": 192, "depth": 4, "num_heads": 3}, predictor={"dim": 384, "depth": 6, "num_heads": 6},
         teacher_steps=3000, student_steps=3000, batch_size=64, num_workers=8,
         teacher_lr=1e-3, student_lr=1e-3, val_every=500,
     ),
 }
+
+PROBE_LABELS: dict[str, str] = {
+    "speed": "mean ball speed over the clip, in three equal-count bins (slow / medium / fast)",
+    "vertical": "mean vertical velocity over the clip, in three equal-count bins (falling fast / falling slowly / rising)",
+    "bounces": "floor impacts per ball during the clip, in three bins of about equal count",
+    "direction": "whether the balls move left or right on average over the clip",
+    "num_balls": "number of balls (1-3): appearance, not motion",
+}
+"""Probe labels the quickstart can use, derived from :mod:`salt_vla.data.synthetic`'s per-clip labels."""
+
+ARTEFACTS = ("report.md", "report.json", "teacher_loss.png", "student_loss.png", "quickstart.json")
+ARTEFACT_DIRS = ("runs", "cache", "student")
+"""What a quickstart directory holds; ``overwrite`` removes these and nothing else."""
 
 
 def _data(preset: Preset, seed: int, videos: int) -> dict[str, Any]:
@@ -103,16 +134,202 @@ def _stage_config(preset: Preset, out_dir: Path, seed: int, *, stage: str, steps
     return from_dict(TrainConfig, config)
 
 
-def _probe_all(encoders: dict[str, Callable[[torch.Tensor], torch.Tensor]], clips: torch.Tensor,
-               labels: dict[str, torch.Tensor], device: torch.device) -> dict[str, dict[str, Any]]:
-    from salt_vla.probes import label_probe, time_arrow_probe
+def probe_labels(raw: dict[str, torch.Tensor], names: tuple[str, ...] | list[str]) -> dict[str, torch.Tensor]:
+    """Integer probe labels ``{name: [M]}`` of :data:`PROBE_LABELS` from a synthetic set's raw per-clip labels.
 
-    results: dict[str, dict[str, Any]] = {}
-    for name, encoder in encoders.items():
-        results[name] = {"time_arrow": time_arrow_probe(encoder, clips, device=device).to_dict()}
-        for key, values in labels.items():
-            results[name][key] = label_probe(encoder, clips, values, name=key, device=device).to_dict()
-    return results
+    Continuous quantities are cut at their tertiles over these clips, so each class holds about a third of them
+    (ties, e.g. of bounce counts, can make the classes uneven; the report gives the chance level).
+    """
+
+    def tertiles(values: torch.Tensor) -> torch.Tensor:
+        values = values.double()
+        return torch.bucketize(values, torch.quantile(values, torch.tensor([1 / 3, 2 / 3], dtype=torch.float64)))
+
+    out = {}
+    for name in names:
+        if name in ("speed", "vertical"):
+            out[name] = tertiles(raw[name])
+        elif name == "bounces":
+            out[name] = tertiles(raw["bounces"].double() / raw["num_balls"].double())
+        elif name in ("direction", "num_balls"):
+            out[name] = raw[name].long()
+        else:
+            raise ValueError(f"Unknown probe label {name!r}; choose from {', '.join(PROBE_LABELS)}.")
+    return out
+
+
+def _raw_labels(dataset: Any, count: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The first ``count`` clips (epoch-0 views) of a synthetic physics set and its raw labels (floats kept)."""
+    items = [dataset.item(i, epoch=0) for i in range(count)]
+    labels = {key: torch.tensor([item["label"][key] for item in items]) for key in items[0]["label"]}
+    return torch.stack([item["video"] for item in items]), labels
+
+
+def _probe_all(encoders: dict[str, Callable[[torch.Tensor], torch.Tensor]], clips: torch.Tensor,
+               labels: dict[str, torch.Tensor], preset: Preset, device: torch.device, progress: bool) -> dict[str, Any]:
+    from salt_vla.probes import probe_suite
+
+    return {name: probe_suite(encoder, clips, labels, test_fraction=preset.probe_test_fraction,
+                              spatial_bins=preset.probe_bins, device=device, progress=progress, desc=name)
+            for name, encoder in encoders.items()}
+
+
+def _last_metrics(run_dir: Path, prefix: str) -> dict[str, float]:
+    """The last logged row of ``metrics.jsonl`` holding ``prefix`` keys, restricted to them."""
+    from salt_vla.train.metrics import read_metrics
+
+    path = run_dir / "metrics.jsonl"
+    rows = [row for row in read_metrics(path) if any(k.startswith(prefix) for k in row)] if path.is_file() else []
+    return {k: v for k, v in rows[-1].items() if k.startswith(prefix)} if rows else {}
+
+
+def _train_stage(config: Any, say: Callable[[str], None]) -> Any:
+    """Train one stage, or reuse it when its run directory already holds the finished run.
+
+    A finished run is not handed to the trainer again: it reports its last logged metrics. A resumed run
+    with steps left trains them; if it ends without validating (nothing left to do), its last logged
+    validation is reported.
+    """
+    from salt_vla.train import train
+    from salt_vla.train.state import STATE_DIR, TrainingState
+    from salt_vla.train.trainer import TrainResult
+
+    out = Path(config.run.out_dir)
+    last, summary = out / "checkpoints" / "last", out / "summary.json"
+    state_file = last / STATE_DIR / "state.json"
+    if summary.is_file() and state_file.is_file():
+        state = TrainingState(**json.loads(state_file.read_text()))
+        if state.step >= config.run.steps:
+            say(f"{config.stage} run in {out} finished earlier ({state.step} steps): reusing it")
+            best = out / "checkpoints" / "best"
+            return TrainResult(out, state, last, best if best.exists() else None, _last_metrics(out, "train/"),
+                               _last_metrics(out, "val/"))
+    result = train(config)
+    result.train_metrics = result.train_metrics or _last_metrics(out, "train/")
+    result.val_metrics = result.val_metrics or _last_metrics(out, "val/")
+    return result
+
+
+def _elementwise(kind: str, beta: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The latent loss of each ``[B, K, D]`` prediction/target pair, reduced to ``[B]`` (one value per clip)."""
+    import torch.nn.functional as F
+
+    def per_clip(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        pred, target = pred.float(), target.float()
+        if kind == "cosine":
+            return (1 - F.cosine_similarity(pred, target, dim=-1)).mean(dim=1)
+        if kind == "l1":
+            values = (pred - target).abs()
+        elif kind == "mse":
+            values = (pred - target).pow(2)
+        else:
+            values = F.smooth_l1_loss(pred, target, reduction="none", beta=beta)
+        return values.mean(dim=(1, 2))
+
+    return per_clip
+
+
+@torch.no_grad()
+def validation_losses(checkpoint: Path, train_cache: Path, val_cache: Path, val_dataset: Any, *, masks: str,
+                      seed: int, batch_size: int = 16, device: str | torch.device = "cpu",
+                      max_train_clips: int = 256) -> dict[str, torch.Tensor]:
+    """Per validation clip, the loss of the trained student + predictor and of two trivial predictors.
+
+    The trivial predictors ignore the clip: ``constant`` answers one latent vector for every token,
+    ``per_position`` one per token position (it knows where a token is, not what the clip shows). Both are
+    fitted on the training targets: the per-channel median under L1 (the best constant for that loss), the
+    mean otherwise. Masks are drawn as in the trainer's validation (``seed`` is the validation mask seed).
+    Returns ``{"model", "constant", "per_position": [num_val_clips]}``.
+    """
+    from torch.utils.data import DataLoader
+
+    from salt_vla import hub
+    from salt_vla.cache import CachedClipDataset, LatentCache
+    from salt_vla.data import MaskCollate
+    from salt_vla.models import MaskedPredictor
+    from salt_vla.objectives import LatentLoss
+
+    student = hub.from_pretrained(checkpoint / "student")
+    predictor = hub.from_pretrained(checkpoint / "predictor")
+    config = json.loads((checkpoint / "student" / "config.json").read_text())["metadata"]["training_config"]["loss"]
+    loss = LatentLoss(config["kind"], config.get("target_norm", "none"), config.get("beta", 1.0))
+    model = MaskedPredictor(student, predictor, loss).to(device).eval()
+    per_clip = _elementwise(loss.kind, loss.beta)
+
+    train = LatentCache(train_cache)
+    every = max(1, len(train) // max_train_clips)
+    sample = loss.normalize_targets(torch.stack([train[i] for i in range(0, len(train), every)]).float())  # [M, N, D]
+    use_median = loss.kind == "l1"
+    constant = (sample.flatten(0, 1).median(dim=0).values if use_median else sample.flatten(0, 1).mean(dim=0)).to(device)
+    per_position = (sample.median(dim=0).values if use_median else sample.mean(dim=0)).to(device)  # [N, D]
+
+    val = CachedClipDataset(val_dataset, LatentCache(val_cache))
+    grid = student.grid(*val_dataset.item(0, epoch=0)["video"].shape[1:])
+    loader = DataLoader(val, batch_size=batch_size, shuffle=False,
+                        collate_fn=MaskCollate(salt_vla.create_masker(masks), grid, seed))
+    out: dict[str, list[torch.Tensor]] = {"model": [], "constant": [], "per_position": []}
+    for batch in loader:
+        output = model(batch["video"].to(device), batch["masks"].to(device), batch["latents"].to(device),
+                       keep_outputs=True)
+        sets: dict[str, list[torch.Tensor]] = {key: [] for key in out}
+        for pair, prediction, target in zip(batch["masks"].to(device), output.predictions, output.targets):
+            sets["model"].append(per_clip(prediction, target))
+            sets["constant"].append(per_clip(constant.expand_as(target), target))
+            sets["per_position"].append(per_clip(per_position[pair.target], target))
+        for key, values in sets.items():
+            out[key].append(torch.stack(values).mean(dim=0).cpu())
+    return {key: torch.cat(values) for key, values in out.items()}
+
+
+def _ratio_interval(model: torch.Tensor, trivial: torch.Tensor, samples: int = 4000, seed: int = 0) -> tuple[float, float]:
+    """95% paired-bootstrap interval of ``sum(model) / sum(trivial)`` over clips."""
+    index = torch.randint(0, len(model), (samples, len(model)), generator=torch.Generator().manual_seed(seed))
+    ratios = model.double()[index].sum(1) / trivial.double()[index].sum(1)
+    low, high = torch.quantile(ratios, torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+    return low, high
+
+
+def _claims(losses: dict[str, torch.Tensor], probes: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[dict]]:
+    """The validation summary and the three claims, each with its margin, 95% interval and verdict."""
+    from salt_vla.probes import paired_difference
+
+    trivial_name = min(("constant", "per_position"), key=lambda k: float(losses[k].sum()))
+    trivial = losses[trivial_name]
+    validation = {"num_clips": len(trivial), "trivial": trivial_name,
+                  **{f"{key}_loss": float(values.mean()) for key, values in losses.items()},
+                  "ratio": float(losses["model"].sum() / trivial.sum())}
+    validation["ratio_ci"] = list(_ratio_interval(losses["model"], trivial))
+    claims = []
+    beat = paired_difference(trivial, losses["model"])
+    trivial_words = {"constant": "the best constant latent", "per_position": "the best latent per token position"}
+    claims.append({
+        "claim": "beats the trivial predictor", "measure": f"validation loss of {trivial_words[trivial_name]} minus the "
+        "student's (per clip; the stronger of the two trivial predictors)", **beat.to_dict(),
+        "holds": beat.verdict == "positive",
+        "statement": (f"The student predicts the teacher's latents better than {trivial_words[trivial_name]}: "
+                      f"loss ratio {validation['ratio']:.3f}" if beat.verdict == "positive" else
+                      f"NOT shown: the student does not predict the teacher's latents measurably better than "
+                      f"{trivial_words[trivial_name]} (loss ratio {validation['ratio']:.3f})"),
+    })
+    student = probes["student"]["time_arrow"].scores
+    for other, name, yes, no in (
+        ("random_init", "beats the random-init encoder",
+         "The trained student tells forward from reversed clips better than the same network at random initialisation",
+         "NOT shown: the trained student does not tell forward from reversed clips measurably better than the same "
+         "network at random initialisation"),
+        ("teacher", "vs the teacher", "The student tells forward from reversed clips better than its teacher",
+         "The student tells forward from reversed clips less well than its teacher")):
+        difference = paired_difference(student, probes[other]["time_arrow"].scores)
+        verdict = difference.verdict
+        if other == "teacher":
+            statement = yes if verdict == "positive" else no if verdict == "negative" else \
+                "No measurable difference between the student and its teacher on the time arrow"
+        else:
+            statement = yes if verdict == "positive" else no
+        claims.append({"claim": name, "measure": f"time-arrow accuracy of the student minus the {other.replace('_', ' ')}"
+                       " (paired over held-out videos)", **difference.to_dict(),
+                       "holds": verdict == "positive", "statement": statement})
+    return validation, claims
 
 
 def _curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -151,24 +368,48 @@ def _plot(curves: dict[str, list[tuple[int, float]]], title: str, path: Path) ->
     return path
 
 
+def _interval(values: list[float] | tuple[float, float], digits: int = 3) -> str:
+    return f"[{values[0]:+.{digits}f}, {values[1]:+.{digits}f}]"
+
+
 def _markdown(report: dict[str, Any]) -> str:
-    probes = report["probes"]
-    val = report["student"]["validation"]
-    margin = report["time_arrow_margin"]
+    probes, comparisons = report["probes"], report["comparisons"]
+    val, per_clip = report["student"]["validation"], report["validation_per_clip"]
+    keys = ["time_arrow", *report["probe_set"]["labels"]]
     rows = []
     for name in ("student", "random_init", "teacher"):
-        cells = [f"{probes[name][key]['accuracy']:.3f}" for key in ("time_arrow", *report["label_keys"])]
+        cells = [f"{probes[name][k]['accuracy']:.3f} ({probes[name][k]['ci_low']:.2f}-{probes[name][k]['ci_high']:.2f})"
+                 for k in keys]
         rows.append(f"| {name.replace('_', ' ')} | " + " | ".join(cells) + " |")
-    label_heads = "".join(f" {k} |" for k in report["label_keys"])
-    chance = " | ".join(f"{probes['student'][k]['chance']:.3f}" for k in ("time_arrow", *report["label_keys"]))
-    verdict = "below 1: the student predicts the teacher's latents better than their mean" \
-        if val["val/mean_target_ratio"] < 1 else "NOT below 1: the student has not learned to beat the trivial answer"
+    for other in ("random_init", "teacher"):
+        cells = [f"{comparisons[other][k]['mean']:+.3f} {_interval((comparisons[other][k]['ci_low'], comparisons[other][k]['ci_high']), 2)}"
+                 for k in keys]
+        rows.append(f"| student − {other.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    rows.append("| chance (majority class) | " + " | ".join(f"{probes['student'][k]['chance']:.3f}" for k in keys) + " |")
+    rows.append("| test videos | " + " | ".join(str(probes['student'][k]['num_test']) for k in keys) + " |")
+    claims = [f"| {c['claim']} | {c['mean']:+.4f} | {_interval((c['ci_low'], c['ci_high']), 4)} | "
+              f"{'**holds**' if c['holds'] else ('reversed' if c['verdict'] == 'negative' else 'not shown')} |"
+              for c in report["claims"]]
+    statements = [f"- {c['statement']}." for c in report["claims"]]
+    labels = report["probe_set"]["labels"]
+    seconds = report["seconds"]
     return "\n".join([
         f"# salt-vla quickstart report ({report['preset']} preset)",
         "",
         f"Seeds: data {report['seeds']['train']} (train), {report['seeds']['val']} (validation), "
-        f"{report['seeds']['probe']} (probe); models {report['seeds']['model']}. Device: {report['device']}. "
-        f"Wall time: {report['seconds']['total']:.0f} s.",
+        f"{report['seeds']['probe']} (probe); models {report['seeds']['model']}. Device: {report['device']}, "
+        f"PyTorch {report['torch_version']}. Wall time: {seconds['total']:.0f} s (CPU time {seconds['cpu']:.0f} s).",
+        "",
+        "## Claims",
+        "",
+        "Each margin is a paired difference with its 95% bootstrap interval (over validation clips for the first, "
+        "over held-out probe videos for the others). A claim holds when the whole interval is above zero.",
+        "",
+        "| claim | margin | 95% interval | verdict |",
+        "|---|---|---|---|",
+        *claims,
+        "",
+        *statements,
         "",
         "## Is it learning?",
         "",
@@ -177,9 +418,12 @@ def _markdown(report: dict[str, Any]) -> str:
         f"vs. {report['teacher']['validation']['val/mean_target_loss']:.4f} for the mean per-patch target (ratio "
         f"{report['teacher']['validation']['val/mean_target_ratio']:.3f}).",
         f"- Stage 2 (SALT student on cached latents): {report['student']['steps']} steps, final train loss "
-        f"{report['student']['train']['train/loss']:.4f}.",
-        f"- Validation loss {val['val/loss']:.4f} vs. {val['val/mean_target_loss']:.4f} for always predicting the "
-        f"mean target: ratio **{val['val/mean_target_ratio']:.3f}**, {verdict}.",
+        f"{report['student']['train']['train/loss']:.4f}; trainer's validation loss {val['val/loss']:.4f} vs. "
+        f"{val['val/mean_target_loss']:.4f} for the mean target (ratio {val['val/mean_target_ratio']:.3f}).",
+        f"- On all {per_clip['num_clips']} validation clips: student loss {per_clip['model_loss']:.4f}, best constant "
+        f"latent {per_clip['constant_loss']:.4f}, best latent per token position {per_clip['per_position_loss']:.4f}; "
+        f"ratio to the stronger trivial predictor **{per_clip['ratio']:.3f}** (95% interval "
+        f"{per_clip['ratio_ci'][0]:.3f}-{per_clip['ratio_ci'][1]:.3f}).",
         f"- Collapse indicators: prediction/target std ratio {val['val/std_ratio']:.3f}, effective rank "
         f"{val['val/effective_rank']:.1f} of predictions vs. {val['val/target_effective_rank']:.1f} of targets, "
         f"cosine to targets {val['val/cosine']:.3f}.",
@@ -188,35 +432,58 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         "## Probes (linear, frozen features, held-out videos)",
         "",
-        f"| encoder | time arrow |{label_heads}",
-        "|---|---|" + "---|" * len(report["label_keys"]),
-        *rows,
-        f"| chance | {chance} |",
+        f"{report['probe_set']['videos']} probe videos, {report['probe_set']['test_videos']} held out for testing. "
+        "Accuracy (95% Wilson interval over test videos); differences are paired over the same videos (bootstrap).",
         "",
-        f"Time-arrow margin of the trained student over the same architecture at random initialisation: "
-        f"**{margin:+.3f}** ({report['probes']['student']['time_arrow']['num_test']} held-out clips, each shown "
-        f"forward and reversed).",
+        "| | " + " | ".join(k.replace("_", " ") for k in keys) + " |",
+        "|---|" + "---|" * len(keys),
+        *rows,
+        "",
+        "- time arrow: each clip is shown forward and reversed; which is which?",
+        *[f"- {k}: {description}" for k, description in labels.items()],
         "",
         "The student checkpoint is in `student/` (push it with `salt-vla push student/ <org>/<name>`).",
         "",
     ])
 
 
+def _settings(preset: Preset, seed: int) -> dict[str, Any]:
+    return json.loads(json.dumps({"preset": asdict(preset), "seed": seed}))
+
+
+def _clear(out_dir: Path) -> None:
+    """Remove a quickstart's own artefacts from ``out_dir`` (and nothing else)."""
+    for name in ARTEFACT_DIRS:
+        if (out_dir / name).is_dir():
+            shutil.rmtree(out_dir / name)
+    for name in ARTEFACTS:
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its finished children (data-loader workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: int = 0, progress: bool = True,
-                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+                   overrides: dict[str, Any] | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Run the whole SALT pipeline on synthetic videos and write the report; returns ``report.json``'s content.
 
     Args:
         out_dir: where everything goes (``report.md``, ``report.json``, PNGs, ``student/``, run directories).
-        preset: ``"cpu"`` (about 10 minutes on 2 cores), ``"gpu"``, or a :class:`Preset`.
+        preset: ``"cpu"`` (about 4 minutes on 2 idle cores, estimated), ``"gpu"``, or a :class:`Preset`.
         seed: root seed; data splits use ``seed``, ``seed + 1`` (validation), ``seed + 2`` (probes).
         overrides: :class:`Preset` fields to change (e.g. ``{"student_steps": 50}`` for a smoke test).
+        overwrite: start afresh, removing this directory's quickstart artefacts (``runs/``, ``cache/``,
+            ``student/``, the report files) first. Without it a finished directory with the same settings is
+            reused (its report is returned, with ``"reused": True``), an unfinished one resumes, and one made
+            with other settings is refused.
     """
     from salt_vla import hub
     from salt_vla.cache import build_latent_cache
     from salt_vla.models import EncoderTeacher, VideoViT
-    from salt_vla.probes import probe_clips
-    from salt_vla.train import train
+    from salt_vla.probes import paired_difference
     from salt_vla.train.distributed import pick_device
 
     if isinstance(preset, str):
@@ -225,31 +492,54 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
         preset = PRESETS[preset]
     if overrides:
         preset = replace(preset, **overrides)
+    unknown = [name for name in preset.probe_labels if name not in PROBE_LABELS]
+    if unknown:
+        raise ValueError(f"Unknown probe label(s) {unknown}; choose from {', '.join(PROBE_LABELS)}.")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    device = pick_device(preset.device)
-    started, seconds = time.perf_counter(), {}
+    started, cpu_started, seconds = time.perf_counter(), _cpu_seconds(), {}
 
     def say(message: str) -> None:
         if progress:
             print(f"[quickstart {time.perf_counter() - started:6.0f}s] {message}", flush=True)
 
+    settings = _settings(preset, seed)
+    settings_file = out_dir / "quickstart.json"
+    if overwrite:
+        _clear(out_dir)
+    elif settings_file.is_file() and json.loads(settings_file.read_text()) != settings:
+        raise FileExistsError(f"{out_dir} holds a quickstart run with other settings (see {settings_file}). Choose "
+                              "another --out, or pass --overwrite to replace it.")
+    elif (out_dir / "report.json").is_file():
+        report = json.loads((out_dir / "report.json").read_text())
+        say(f"{out_dir} already holds a finished run with these settings: reusing its results (pass --overwrite "
+            "to start afresh)")
+        write_report(out_dir)
+        return {**report, "reused": True}
+    elif (out_dir / "runs").is_dir():
+        say(f"resuming the unfinished run in {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(settings_file, settings)
+    device = pick_device(preset.device)
+
+    def lap(name: str) -> None:
+        seconds[name] = time.perf_counter() - started - sum(seconds.values())
+
     say(f"stage 1: training a pixel-reconstruction teacher ({preset.teacher_steps} steps)")
     teacher_config = _stage_config(preset, out_dir / "runs" / "teacher", seed, stage="teacher", steps=preset.teacher_steps,
                                    lr=preset.teacher_lr, model_args=preset.teacher_args,
                                    extra={"decoder": preset.decoder}, progress=progress)
-    stage1 = train(teacher_config)
-    seconds["teacher"] = time.perf_counter() - started
+    stage1 = _train_stage(teacher_config, say)
+    lap("teacher")
 
     say("caching the frozen teacher's latents (train and validation)")
     teacher_encoder = hub.from_pretrained(stage1.last_checkpoint / "teacher").encoder
     teacher = EncoderTeacher(teacher_encoder).to(device)
-    caches = {}
+    caches, datasets = {}, {}
     for split, data_seed, videos in (("train", seed, preset.train_videos), ("val", seed + 1, preset.val_videos)):
-        dataset = salt_vla.create_dataset("synthetic_physics", **_data(preset, data_seed, videos))
-        caches[split] = build_latent_cache(teacher, dataset, out_dir / "cache" / split, dtype="float16",
+        datasets[split] = salt_vla.create_dataset("synthetic_physics", **_data(preset, data_seed, videos))
+        caches[split] = build_latent_cache(teacher, datasets[split], out_dir / "cache" / split, dtype="float16",
                                            batch_size=32, device=device, progress=progress)
-    seconds["cache"] = time.perf_counter() - started - sum(seconds.values())
+    lap("cache")
 
     say(f"stage 2: training the SALT student on the cache ({preset.student_steps} steps)")
     student_config = _stage_config(
@@ -261,35 +551,52 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
                         "latent_cache": str(out_dir / "cache" / "train"),
                         "val_latent_cache": str(out_dir / "cache" / "val"),
                         "batch_size": preset.batch_size, "num_workers": preset.num_workers}})
-    stage2 = train(student_config)
-    seconds["student"] = time.perf_counter() - started - sum(seconds.values())
+    stage2 = _train_stage(student_config, say)
+    lap("student")
 
-    say("probing the trained student, a random-init student and the teacher on held-out videos")
+    say(f"scoring the student on all {preset.val_videos} validation clips against trivial predictors")
+    losses = validation_losses(stage2.last_checkpoint, out_dir / "cache" / "train", out_dir / "cache" / "val",
+                               datasets["val"], masks=preset.masks, seed=seed + 1, batch_size=preset.batch_size,
+                               device=device)
+    lap("validation")
+
+    say(f"probing the trained student, a random-init student and the teacher on {preset.probe_videos} held-out videos")
     student = hub.from_pretrained(stage2.last_checkpoint / "student").to(device)
     torch.manual_seed(seed)
     random_init = VideoViT(student.config).to(device)
-    label_keys = ["num_balls", "direction"]
     probe_set = salt_vla.create_dataset("synthetic_physics", **_data(preset, seed + 2, preset.probe_videos))
-    clips, labels = probe_clips(probe_set, preset.probe_videos, label_keys=label_keys)
-    probes = _probe_all({"student": student, "random_init": random_init, "teacher": teacher_encoder.to(device)},
-                        clips, labels, device)
-    seconds["probes"] = time.perf_counter() - started - sum(seconds.values())
+    clips, raw = _raw_labels(probe_set, preset.probe_videos)
+    labels = probe_labels(raw, preset.probe_labels)
+    results = _probe_all({"student": student, "random_init": random_init, "teacher": teacher_encoder.to(device)},
+                         clips, labels, preset, device, progress)
+    probes = {name: {key: result.to_dict() for key, result in per.items()} for name, per in results.items()}
+    comparisons = {other: {key: paired_difference(results["student"][key].scores, results[other][key].scores).to_dict()
+                           for key in results["student"]} for other in ("random_init", "teacher")}
+    validation, claims = _claims(losses, results)
+    lap("probes")
     seconds["total"] = time.perf_counter() - started
+    seconds["cpu"] = _cpu_seconds() - cpu_started
 
     report = {
         "preset": preset.name,
         "preset_settings": asdict(preset),
         "device": str(device),
+        "torch_version": torch.__version__,
         "seeds": {"train": seed, "val": seed + 1, "probe": seed + 2, "model": seed},
         "seconds": seconds,
+        "claims": claims,
         "teacher": {"steps": stage1.state.step, "train": stage1.train_metrics, "validation": stage1.val_metrics},
         "student": {"steps": stage2.state.step, "train": stage2.train_metrics, "validation": stage2.val_metrics},
+        "validation_per_clip": validation,
+        "probe_set": {"videos": preset.probe_videos, "test_videos": probes["student"]["time_arrow"]["num_test"],
+                      "spatial_bins": preset.probe_bins, "labels": {k: PROBE_LABELS[k] for k in preset.probe_labels},
+                      "label_counts": {k: torch.bincount(v).tolist() for k, v in labels.items()}},
         "probes": probes,
-        "label_keys": label_keys,
-        "time_arrow_margin": probes["student"]["time_arrow"]["accuracy"] - probes["random_init"]["time_arrow"]["accuracy"],
+        "comparisons": comparisons,
         "cache": {split: {"entries": len(cache), "teacher": cache.metadata["teacher"]["fingerprint"]}
                   for split, cache in caches.items()},
         "salt_vla_version": salt_vla.__version__,
+        "reused": False,
     }
     report = json.loads(json.dumps(report, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else str(v)))
     hub.save_pretrained(student, out_dir / "student", architecture=preset.student, metadata={

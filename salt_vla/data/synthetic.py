@@ -7,8 +7,10 @@ find. Labels for linear probes, per clip:
 - ``num_balls``: balls in the video (``PhysicsConfig.num_balls`` range);
 - ``direction``: 1 if the balls move right on average over the clip's frames, else 0 (mirrored
   with the view's flip);
+- ``vertical``: mean vertical velocity of the balls over the clip's frames (box heights per second,
+  positive up; a float: gravity makes falls long and fast, rises short and slowing);
 - ``bounces``: floor impacts between the clip's first and last frame;
-- ``speed``: mean ball speed over the clip's frames (box widths per second).
+- ``speed``: mean ball speed over the clip's frames (box widths per second; a float, bin it to probe).
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ def clip_labels(trajectory: Trajectory, view: ViewParams) -> Label:
     return {
         "num_balls": trajectory.num_balls,
         "direction": 1 - direction if view.flip else direction,
+        "vertical": float(velocity[..., 1].mean()),
         "bounces": int(trajectory.bounces[frames[0] + 1 : frames[-1] + 1].sum()),
         "speed": float(np.linalg.norm(velocity, axis=-1).mean()),
     }

@@ -12,6 +12,25 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+@torch.no_grad()
+def trunc_normal_(tensor: torch.Tensor, std: float = 0.02, bound: float = 2.0,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fill ``tensor`` in place from Normal(0, ``std``) truncated to ``[-bound, bound]`` (redrawn until inside).
+
+    The same seed gives the same numbers on every PyTorch version: ``torch.nn.init.trunc_normal_`` changed its
+    sampler between releases (inverse CDF of uniform draws up to 2.12, rejection sampling of normal draws from
+    2.13), so one seed built different initial weights on different installs. Only ``normal_`` is used here.
+    With the ViT default (``std=0.02``, bounds at 100 standard deviations) this equals the newer releases' draws.
+    """
+    tensor.normal_(0.0, std, generator=generator)
+    outside = tensor.abs() > bound
+    while outside.any():
+        redrawn = torch.empty(int(outside.sum()), dtype=tensor.dtype, device=tensor.device).normal_(0.0, std, generator=generator)
+        tensor[outside] = redrawn
+        outside = tensor.abs() > bound
+    return tensor
+
+
 def sincos_1d(positions: torch.Tensor, dim: int) -> torch.Tensor:
     """Sin-cos features ``[P, dim]`` of 1-D ``positions: [P]`` (``dim`` even), as in "Attention is all you need"."""
     if dim % 2:

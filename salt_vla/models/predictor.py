@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from salt_vla.hub import HubMixin, register_model_type
+from salt_vla.models.layers import trunc_normal_
 from salt_vla.models.video_vit import PositionTable, make_blocks, run_blocks
 
 
@@ -56,14 +57,14 @@ class Predictor(nn.Module, HubMixin):
         self.grad_checkpointing = grad_checkpointing
         self.embed = nn.Linear(config.in_dim, config.dim)
         self.mask_tokens = nn.Parameter(torch.zeros(config.num_mask_tokens, 1, 1, config.dim))
-        nn.init.trunc_normal_(self.mask_tokens, std=0.02)
+        trunc_normal_(self.mask_tokens, std=0.02)
         self.position_table = PositionTable(config.dim)
         self.blocks = make_blocks(config.dim, config.depth, config.num_heads, config.mlp_ratio,
                                   drop_path_rate=config.drop_path_rate)
         self.norm = nn.LayerNorm(config.dim, eps=1e-6)
         self.proj = nn.Linear(config.dim, config.out_dim)
         for layer in (self.embed, self.proj):
-            nn.init.trunc_normal_(layer.weight, std=0.02)
+            trunc_normal_(layer.weight, std=0.02)
             nn.init.zeros_(layer.bias)
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:

@@ -31,6 +31,7 @@ from salt_vla.models.layers import (
     patchify,
     resample_pos_embed_3d,
     sincos_pos_embed_3d,
+    trunc_normal_,
     video_grid,
 )
 from salt_vla.names import ENCODERS
@@ -98,7 +99,7 @@ class VideoViTConfig:
 
 def _init_weights(module: nn.Module) -> None:
     if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
+        trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, nn.LayerNorm):

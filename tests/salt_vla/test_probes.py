@@ -1,12 +1,24 @@
-"""Probes: the linear classifier learns separable data, the time-arrow probe sees motion direction."""
+"""Probes: the linear classifier learns separable data, the time-arrow probe sees motion direction, and every
+accuracy comes with an interval that pairs across encoders."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from salt_vla.probes import fit_linear_probe, label_probe, split_by_video, time_arrow_probe
+from salt_vla.probes import (
+    fit_linear_probe,
+    label_probe,
+    paired_difference,
+    pooled_features,
+    probe_suite,
+    select_weight_decay,
+    split_by_video,
+    time_arrow_probe,
+    wilson_interval,
+)
 
 
 @settings(max_examples=20, deadline=None)
@@ -75,3 +87,103 @@ def test_label_probe_maps_arbitrary_label_values_to_classes():
 
     result = label_probe(brightness, clips, labels, name="brightness")
     assert result.accuracy == 1.0 and result.name == "brightness"
+
+
+def test_wilson_interval_matches_the_textbook_values():
+    low, high = wilson_interval(8, 10)
+    assert (round(low, 4), round(high, 4)) == (0.4902, 0.9433)
+    assert wilson_interval(0, 20)[0] == 0.0 and 0.13 < wilson_interval(0, 20)[1] < 0.17
+    assert wilson_interval(5, 0) == (0.0, 1.0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(successes=st.integers(0, 200), extra=st.integers(0, 200))
+def test_wilson_interval_contains_the_estimate_and_narrows_with_data(successes, extra):
+    total = successes + extra
+    if total == 0:
+        return
+    low, high = wilson_interval(successes, total)
+    assert 0.0 <= low <= successes / total <= high <= 1.0
+    low4, high4 = wilson_interval(4 * successes, 4 * total)
+    assert high4 - low4 < high - low
+
+
+def test_paired_difference_finds_a_real_shift_and_not_a_null_one():
+    generator = torch.Generator().manual_seed(0)
+    base = (torch.rand(400, generator=generator) < 0.6).double()
+    better = torch.where(torch.rand(400, generator=generator) < 0.15, torch.ones(400, dtype=torch.float64), base)
+    shift = paired_difference(better, base)
+    assert shift.verdict == "positive" and shift.ci_low > 0 and shift.mean == float((better - base).mean())
+    assert paired_difference(base, better).verdict == "negative"
+    noise = (torch.rand(400, generator=generator) < 0.6).double()
+    null = paired_difference(noise, base[torch.randperm(400, generator=generator)])
+    assert null.ci_low < null.mean < null.ci_high
+    assert paired_difference(base, base).to_dict() == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0, "num_examples": 400,
+                                                       "verdict": "inconclusive"}
+
+
+def test_time_arrow_interval_is_over_videos_not_answers():
+    result = time_arrow_probe(lambda video: video.float().mean(dim=(1, 3, 4)).unsqueeze(1), _moving_bar_clips(40))
+    assert result.num_test == 12 and result.num_train == 56  # 28 training videos, each shown both ways
+    assert result.scores.shape == (12,) and set(result.scores.tolist()) <= {0.0, 0.5, 1.0}
+    assert result.accuracy == float(result.scores.mean())
+    assert (result.ci_low, result.ci_high) == wilson_interval(result.accuracy * 12, 12)
+    assert "scores" not in result.to_dict()
+
+
+class _PatchBrightness:
+    """A fake encoder: one token per 4x4 patch per frame, its value the patch's mean brightness."""
+
+    def grid(self, frames, height, width):
+        return frames, height // 4, width // 4
+
+    def __call__(self, video):
+        x = video.float().mean(dim=1)  # [B, T, H, W]
+        patches = x.unfold(2, 4, 4).unfold(3, 4, 4).mean(dim=(-1, -2))  # [B, T, H/4, W/4]
+        return patches.flatten(1).unsqueeze(-1)
+
+
+def test_spatial_bins_keep_the_position_that_a_frame_average_loses():
+    clips = torch.zeros(60, 3, 2, 8, 8, dtype=torch.uint8)
+    side = torch.arange(60) % 2
+    for i in range(60):
+        clips[i, :, :, 2:6, (0 if side[i] else 4):(4 if side[i] else 8)] = 255  # the same square, left or right
+    assert pooled_features(_PatchBrightness(), clips).shape == (60, 2)
+    assert pooled_features(_PatchBrightness(), clips, spatial_bins=2).shape == (60, 8)
+    assert label_probe(_PatchBrightness(), clips, side).accuracy <= 0.7
+    assert label_probe(_PatchBrightness(), clips, side, spatial_bins=2).accuracy == 1.0
+
+
+def test_probe_suite_is_the_single_probes_with_features_computed_once():
+    clips = _moving_bar_clips(30)
+    labels = torch.tensor([i % 2 for i in range(30)])
+    calls = []
+
+    def encoder(video):
+        calls.append(video.shape[0])
+        return video.float().mean(dim=(1, 3, 4)).unsqueeze(1)
+
+    suite = probe_suite(encoder, clips, {"parity": labels}, batch_size=30)
+    assert calls == [30, 30]  # forward and reversed, once each
+    assert suite["time_arrow"].to_dict() == time_arrow_probe(encoder, clips).to_dict()
+    assert suite["parity"].to_dict() == label_probe(encoder, clips, labels, name="parity").to_dict()
+
+
+def test_cross_validated_weight_decay_avoids_a_penalty_that_underfits():
+    # The class is in x0 - x1 (shared noise cancels): strong L2 shrinks the probe towards the class-mean
+    # difference (x0 alone) and misses it; a weak penalty finds it. A fixed strength would favour one encoder.
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(400) % 2
+    noise = 3 * torch.randn(400, generator=generator)
+    features = torch.stack([noise + (labels * 2 - 1) * 0.5, noise], dim=1)
+    split = (features[:300], labels[:300], features[300:], labels[300:])
+    assert fit_linear_probe(*split, weight_decay=1.0).accuracy < 0.75
+    chosen = fit_linear_probe(*split, weight_decay=(1e-3, 1.0))
+    assert chosen.weight_decay == 1e-3 and chosen.accuracy > 0.95
+    assert select_weight_decay(features[:300], labels[:300], (1.0, 1e-3)) == 1e-3
+
+
+def test_a_continuous_label_must_be_binned_first():
+    with pytest.raises(ValueError, match="'speed' is continuous; bin it"):
+        label_probe(lambda video: video.float().mean(dim=(1, 3, 4)).unsqueeze(1), _moving_bar_clips(20),
+                    torch.linspace(0, 1, 20), name="speed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -25,14 +26,25 @@ def toy_run(tmp_path_factory):
     return out, run_quickstart(out, preset="cpu", overrides=TOY, progress=False)
 
 
+@pytest.fixture
+def toy_copy(toy_run, tmp_path):
+    """A private copy of the finished toy directory (its run directories included)."""
+    out, report = toy_run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    return copy, report
+
+
 def test_quickstart_writes_every_artefact(toy_run):
     out, report = toy_run
     for name in ("report.md", "report.json", "teacher_loss.png", "student_loss.png", "student/config.json",
-                 "student/model.safetensors", "student/README.md"):
+                 "student/model.safetensors", "student/README.md", "quickstart.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "report.json").read_text()) == report
     markdown = (out / "report.md").read_text()
-    assert "mean target" in markdown and "Time-arrow margin" in markdown and "Seeds: data 0" in markdown
+    assert "## Claims" in markdown and "95% interval" in markdown and "Seeds: data 0" in markdown
+    for claim in report["claims"]:
+        assert claim["claim"] in markdown and claim["statement"] in markdown
     card = (out / "student" / "README.md").read_text()
     assert "time_arrow" in card and "training_config" not in card.split("## Probe results")[1][:20]
 
@@ -44,12 +56,70 @@ def test_report_numbers_come_from_the_run(toy_run):
     assert report["student"]["validation"]["val/loss"] == pytest.approx(last_val["val/loss"])
     assert report["student"]["validation"]["val/mean_target_ratio"] == pytest.approx(
         last_val["val/loss"] / last_val["val/mean_target_loss"], rel=1e-6)
-    probes = report["probes"]
-    assert report["time_arrow_margin"] == pytest.approx(
-        probes["student"]["time_arrow"]["accuracy"] - probes["random_init"]["time_arrow"]["accuracy"])
+    # TOY's 16 validation clips are the trainer's 4 validation batches with the same masks: the per-clip scoring
+    # must reproduce the trainer's validation loss.
+    per_clip = report["validation_per_clip"]
+    assert per_clip["num_clips"] == TOY["val_videos"]
+    assert per_clip["model_loss"] == pytest.approx(last_val["val/loss"], rel=1e-4)
+    trivial, beat, random_init, teacher = per_clip["trivial"], *report["claims"]
+    assert beat["mean"] == pytest.approx(per_clip[f"{trivial}_loss"] - per_clip["model_loss"], rel=1e-6)
+    assert per_clip[f"{trivial}_loss"] == min(per_clip["constant_loss"], per_clip["per_position_loss"])
+    probes, keys = report["probes"], ["time_arrow", "speed", "vertical", "bounces"]
+    for claim, other in ((random_init, "random_init"), (teacher, "teacher")):
+        expected = probes["student"]["time_arrow"]["accuracy"] - probes[other]["time_arrow"]["accuracy"]
+        assert claim["mean"] == pytest.approx(expected)
+        assert claim["ci_low"] <= claim["mean"] <= claim["ci_high"]
+    for claim in report["claims"]:
+        assert claim["holds"] == (claim["ci_low"] > 0)
     for encoder in ("student", "random_init", "teacher"):
-        assert set(probes[encoder]) == {"time_arrow", "num_balls", "direction"}
-        assert 0.0 <= probes[encoder]["time_arrow"]["accuracy"] <= 1.0
+        assert set(probes[encoder]) == set(keys)
+        for result in probes[encoder].values():
+            assert result["ci_low"] <= result["accuracy"] <= result["ci_high"]
+            assert result["num_test"] == TOY["probe_videos"] // 2
+    assert report["comparisons"]["random_init"]["time_arrow"]["mean"] == pytest.approx(
+        probes["student"]["time_arrow"]["accuracy"] - probes["random_init"]["time_arrow"]["accuracy"])
+
+
+def test_rerunning_a_finished_directory_reuses_it(toy_copy, capsys):
+    out, report = toy_copy
+    metrics = (out / "runs" / "student" / "metrics.jsonl").read_text()
+    again = run_quickstart(out, preset="cpu", overrides=TOY)
+    assert again["reused"] is True and {**again, "reused": False} == report
+    assert "reusing its results" in capsys.readouterr().out
+    assert (out / "runs" / "student" / "metrics.jsonl").read_text() == metrics  # nothing was trained again
+
+
+def test_finished_training_runs_are_reused_and_report_their_last_validation(toy_copy, capsys):
+    out, report = toy_copy
+    (out / "report.json").unlink()  # interrupted after both stages finished
+    again = run_quickstart(out, preset="cpu", overrides=TOY)
+    printed = capsys.readouterr().out
+    assert "teacher run" in printed and "salt run" in printed and printed.count("reusing it") == 2
+    assert again["student"]["validation"] == report["student"]["validation"]
+    assert again["teacher"]["steps"] == TOY["teacher_steps"] and again["student"]["steps"] == TOY["student_steps"]
+    assert again["validation_per_clip"] == report["validation_per_clip"]
+    assert again["probes"] == report["probes"] and again["reused"] is False
+
+
+def test_overwrite_starts_afresh_and_keeps_other_files(toy_copy, capsys):
+    out, _ = toy_copy
+    (out / "notes.txt").write_text("mine")
+    (out / "runs" / "teacher" / "stale").write_text("from the earlier run")
+    report = run_quickstart(out, preset="cpu", overrides=TOY, overwrite=True)
+    assert "reusing" not in capsys.readouterr().out
+    assert report["reused"] is False and report["student"]["steps"] == TOY["student_steps"]
+    assert not (out / "runs" / "teacher" / "stale").exists()  # the run directories were made anew
+    assert (out / "notes.txt").read_text() == "mine"  # what is not the quickstart's own stays
+
+
+def test_other_settings_are_refused_without_overwrite(toy_copy):
+    out, _ = toy_copy
+    with pytest.raises(FileExistsError, match="other settings"):
+        run_quickstart(out, preset="cpu", overrides={**TOY, "student_steps": 7}, progress=False)
+    result = subprocess.run([sys.executable, "-m", "salt_vla", "quickstart", "--out", str(out)], capture_output=True,
+                            text=True, env={**os.environ}, timeout=300)
+    assert result.returncode == 1 and "other settings" in result.stderr and "--overwrite" in result.stderr
+    assert (out / "report.json").is_file()  # nothing was deleted
 
 
 def test_probe_cli_on_the_student(toy_run, tmp_path):
@@ -60,6 +130,7 @@ def test_probe_cli_on_the_student(toy_run, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     probes = json.loads((tmp_path / "probe.json").read_text())["probes"]
     assert set(probes) == {"time_arrow", "num_balls", "direction"}
+    assert all(0 <= p["ci_low"] <= p["accuracy"] <= p["ci_high"] <= 1 for p in probes.values())
 
 
 def test_unknown_preset_is_refused(tmp_path):

@@ -32,7 +32,7 @@ def test_folder_reads_labels_json_written_by_write_videos(h264_dir: Path, source
     dataset = VideoFolderDataset(h264_dir, frames=4, stride=2, size=32)
     assert [dataset.path(i).name for i in range(len(dataset))] == [f"{i:06d}.mp4" for i in range(6)]
     label = dataset[3]["label"]
-    assert set(label) == {"num_balls", "direction", "bounces", "speed"}
+    assert set(label) == {"num_balls", "direction", "vertical", "bounces", "speed"}
     assert label["num_balls"] == source.trajectory(3).num_balls
     assert VideoFolderDataset(h264_dir, frames=4, labels="none")[0]["label"] == {}
 

@@ -39,8 +39,10 @@ def test_labels_follow_the_clip_and_the_flip() -> None:
         assert 1 <= label["num_balls"] <= 3 and label["bounces"] >= 0 and label["speed"] > 0
         mean_vx = dataset.trajectory(i).velocity[view.frame_indices(), :, 0].mean()
         assert label["direction"] == int(mean_vx > 0)
+        assert label["vertical"] == pytest.approx(dataset.trajectory(i).velocity[view.frame_indices(), :, 1].mean())
         flipped = ViewParams(**{**view.to_dict(), "flip": True})
         assert dataset.label(flipped)["direction"] == 1 - label["direction"]
+        assert dataset.label(flipped)["vertical"] == label["vertical"]  # a horizontal flip keeps up and down
         assert torch.equal(dataset.clip(flipped), dataset.clip(view).flip(-1))
 
 

@@ -156,7 +156,7 @@ def test_pixel_mae_learns_and_its_encoder_is_a_teacher():
     masks = salt_vla.create_masker("random_tube", ratio=0.75)(2, GRID, torch.Generator().manual_seed(0))
     optimizer = make_adamw(model, lr=3e-3, weight_decay=0.05)
     first = None
-    for _ in range(60):
+    for _ in range(80):  # 60 steps end at about half the first loss for any seed: too close to the bound below
         loss = model(clips, masks).loss
         first = first if first is not None else loss.item()
         optimizer.zero_grad()

@@ -10,6 +10,7 @@ import salt_vla
 from salt_vla.interfaces import Encoder
 from salt_vla.models import VideoViT, VideoViTConfig, video_vit_config
 from salt_vla.models.inflate import inflate_image_vit_state_dict
+from salt_vla.models.layers import trunc_normal_
 
 MICRO = dict(embed_dim=48, depth=2, num_heads=3, patch_size=8, tubelet_size=2, num_frames=4, img_size=32)
 
@@ -136,3 +137,17 @@ def test_matmul_patch_embedding_equals_the_conv3d_it_replaces():
     conv = model.patch_embed(normalize_video(video, model.mean, model.std)).flatten(2).transpose(1, 2)
     expected = conv + model.position_embedding((2, 4, 4), torch.float32)
     torch.testing.assert_close(model.embed(video), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_trunc_normal_draws_only_normal_numbers_so_a_seed_means_the_same_weights_on_any_torch():
+    # torch.nn.init.trunc_normal_ changed its sampler in PyTorch 2.13; ours uses normal_ alone (stable across releases).
+    wide = trunc_normal_(torch.empty(5000), std=0.02, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(wide, torch.empty(5000).normal_(0.0, 0.02, generator=torch.Generator().manual_seed(3)))
+    narrow = trunc_normal_(torch.empty(5000), std=1.0, bound=0.5, generator=torch.Generator().manual_seed(3))
+    assert narrow.abs().max() <= 0.5 and narrow.std() > 0.2  # redrawn, not clamped to the bound
+    assert (narrow.abs() == 0.5).sum() == 0
+    torch.manual_seed(0)
+    first = VideoViT(VideoViTConfig(embed_dim=48, depth=2, num_heads=3, patch_size=8, num_frames=4, img_size=32))
+    torch.manual_seed(0)
+    again = VideoViT(VideoViTConfig(embed_dim=48, depth=2, num_heads=3, patch_size=8, num_frames=4, img_size=32))
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
