@@ -97,7 +97,7 @@ def test_plugins_show_what_each_still_needs(core_env, tmp_path):
     assert 'needs lerobot (pip install "salt-vla[lerobot]")' in rows["act"]
     assert " ok" not in result.stdout
     installed = salt_vla(core_env, (), "plugins", "--kind", "policy", cwd=tmp_path)
-    assert "needs" not in installed.stdout and installed.stdout.count(" ok") == 7
+    assert "needs" not in installed.stdout and installed.stdout.count(" ok") == 8  # act, act_salt, hold, pi0, pi05, random, scripted, smolvla
 
 
 def test_commands_name_the_extra_instead_of_crashing(core_env, tmp_path):

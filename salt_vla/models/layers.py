@@ -23,6 +23,8 @@ def trunc_normal_(tensor: torch.Tensor, std: float = 0.02, bound: float = 2.0,
     With the ViT default (``std=0.02``, bounds at 100 standard deviations) this equals the newer releases' draws.
     """
     tensor.normal_(0.0, std, generator=generator)
+    if tensor.device.type == "meta":  # no values to redraw: a model built for its shapes only
+        return tensor
     outside = tensor.abs() > bound
     while outside.any():
         redrawn = torch.empty(int(outside.sum()), dtype=tensor.dtype, device=tensor.device).normal_(0.0, std, generator=generator)

@@ -155,4 +155,4 @@ def test_teacher_cache_and_cached_student_train_on_a_recorded_dataset(recorded: 
     assert "Finished 2 steps" in run("train", str(path), f"data.latent_cache={tmp_path / 'cache'}",
                                      f"run.out_dir={tmp_path / 'student'}")
     summary = json.loads((tmp_path / "student" / "summary.json").read_text())
-    assert (summary["steps"], summary["stage"], summary["data_skipped"]) == (2, "salt", 0)
+    assert (summary["steps"], summary["task"], summary["data_skipped"]) == (2, "salt", 0)

@@ -1,6 +1,8 @@
 """Write ``data/reference_metrics.json``: the metrics of the first 50 CPU steps of both stages (tiny configs).
 
-Generated from the pre-refactor trainer (commit 9612118) with::
+Generated from the pre-refactor trainer (commit 9612118) with the version-stable ``trunc_normal_`` init of
+commit 688fc7d cherry-picked onto it (the init changes the weights a seed builds; the loop must not change the
+metrics), with::
 
     python tests/salt_vla/train/reference_metrics.py
 
