@@ -56,7 +56,7 @@ def main() -> None:
     import lerobot
     import torch
     import transformers
-    from salt_vla_lerobot import compat
+    from salt_vla import lerobot_compat
     from salt_vla_lerobot.builders import build_random_pi, so101_stats
 
     import salt_vla
@@ -69,7 +69,7 @@ def main() -> None:
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "timings_s": {},
     }
     print(json.dumps(log), flush=True)
-    if compat.lerobot_version() < (0, 5, 0):
+    if lerobot_compat.lerobot_version() < (0, 5, 0):
         raise SystemExit(f"LeRobot {lerobot.__version__} cannot run Pi0; install LeRobot >= 0.5 on Python >= 3.12.")
 
     directory = args.out / f"{args.family}_random"

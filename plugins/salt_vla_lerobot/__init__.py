@@ -29,6 +29,9 @@ from typing import Any
 
 import salt_vla
 from salt_vla.extras import requires
+from salt_vla.lerobot_compat import register_own_family
+
+register_own_family("act_salt", "salt_vla_lerobot.act_salt")
 
 REQUIRES = requires("lerobot")
 """Optional modules this plugin needs (``salt-vla plugins`` shows the missing ones and how to install them)."""

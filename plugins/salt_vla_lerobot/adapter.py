@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from salt_vla.robot import Observation
-from salt_vla_lerobot import compat
+from salt_vla import lerobot_compat
 from salt_vla_lerobot.checks import ACTION_KEY, DEPTH_SUFFIX, IMAGE_PREFIX, STATE_KEY
 
 
@@ -88,7 +88,7 @@ class LeRobotPolicy:
         config = policy.config
         self.chunk_size = int(config.chunk_size)
         self.n_action_steps = int(config.n_action_steps)
-        self.stochastic = family in compat.FLOW_MATCHING_FAMILIES
+        self.stochastic = family in lerobot_compat.FLOW_MATCHING_FAMILIES
         self.inputs = self._image_inputs(config.input_features)
         state = config.input_features.get(STATE_KEY)
         self.state_dim = int(state.shape[0]) if state is not None else None
@@ -159,9 +159,9 @@ class LeRobotPolicy:
         batch = self.preprocess(observation)
         if self.stochastic:
             noise = self.noise(num_samples, seed) if seed is not None else None
-            chunk = compat.predict_action_chunk(self.policy, repeat_batch(batch, num_samples), noise)
+            chunk = lerobot_compat.predict_action_chunk(self.policy, repeat_batch(batch, num_samples), noise)
         else:
-            chunk = compat.predict_action_chunk(self.policy, batch, None).expand(num_samples, -1, -1)
+            chunk = lerobot_compat.predict_action_chunk(self.policy, batch, None).expand(num_samples, -1, -1)
         return self._to_numpy(self.postprocessor(chunk))
 
     # --------------------------------------------------------------------------------------- helpers
@@ -248,7 +248,7 @@ class LeRobotPolicy:
             "family": self.family,
             "source": self.source,
             "device": self.device,
-            "lerobot": compat.version_text(),
+            "lerobot": lerobot_compat.version_text(),
             "chunk_size": self.chunk_size,
             "n_action_steps": self.n_action_steps,
             "observation_frames": self.frames,

@@ -27,7 +27,7 @@ import torch
 
 from salt_vla.io import atomic_directory
 from salt_vla.robot import SO101_CAMERAS, SO101_JOINTS
-from salt_vla_lerobot import compat
+from salt_vla import lerobot_compat
 
 TASK = "pick up the block and place it in the bowl"
 CORPUS = (
@@ -95,7 +95,7 @@ def _build(config: Any, stats: Mapping[str, Mapping[str, torch.Tensor]], directo
     from lerobot.policies.factory import make_pre_post_processors
 
     torch.manual_seed(seed)
-    policy = compat.get_policy_class(config.type)(config)
+    policy = lerobot_compat.get_policy_class(config.type)(config)
     preprocessor, postprocessor = make_pre_post_processors(config, dataset_stats=stats)
     return save_checkpoint(policy, preprocessor, postprocessor, directory)
 
@@ -121,7 +121,7 @@ def build_act(
 
     Extra keyword arguments override ``ACTConfig`` fields (e.g. ``temporal_ensemble_coeff=0.01``).
     """
-    compat.require_lerobot()
+    lerobot_compat.require_lerobot()
     from lerobot.policies.act.configuration_act import ACTConfig
 
     inputs, outputs = _features(cameras, image_size, len(SO101_JOINTS))
@@ -156,13 +156,13 @@ def build_act_salt(
     and its overrides. The encoder's weights are random unless ``encoder`` is a checkpoint or
     ``encoder_pretrained`` names weights.
     """
-    compat.require_lerobot()
+    lerobot_compat.require_lerobot()
     inputs, outputs = _features(cameras, image_size, len(SO101_JOINTS))
     defaults = dict(TINY_ACT_SALT if _tiny(size) else {"encoder": "vit_small_patch16_t2"})
     if "encoder" in config:  # another encoder: the tiny one's overrides do not apply to it
         defaults.pop("encoder_overrides", None)
     settings = {**defaults, "device": "cpu", **config}
-    act_config = compat.make_policy_config("act_salt", input_features=inputs, output_features=outputs, chunk_size=chunk_size,
+    act_config = lerobot_compat.make_policy_config("act_salt", input_features=inputs, output_features=outputs, chunk_size=chunk_size,
                                     n_action_steps=n_action_steps or chunk_size, **settings)
     return _build(act_config, stats or so101_stats(cameras), directory, seed)
 
@@ -254,7 +254,7 @@ def build_smolvla(
     The VLM directory (default: ``<directory>_vlm`` beside it) is built if missing; the checkpoint's
     config records its absolute path, as SmolVLA does with a Hub id.
     """
-    compat.require_lerobot()
+    lerobot_compat.require_lerobot()
     from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
 
     directory = Path(directory)
@@ -308,13 +308,13 @@ def build_random_pi(
 
     LeRobot fixes the sizes (PaliGemma gemma_2b with a gemma_300m action expert, about 3.5B parameters),
     so this is the real architecture: useful to prove the loading and inference path and to time it,
-    meaningless as a policy. Needs LeRobot >= 0.5 (raises :class:`~salt_vla_lerobot.compat.LeRobotVersionError`
+    meaningless as a policy. Needs LeRobot >= 0.5 (raises :class:`~salt_vla.lerobot_compat.LeRobotVersionError`
     on 0.4.4). The tokenizer (default: ``<directory>_tokenizer``) is a word-level one trained here.
     """
-    if family not in compat.PI_FAMILIES:
-        raise ValueError(f"build_random_pi builds {sorted(compat.PI_FAMILIES)}; got {family!r}.")
-    compat.require_lerobot()
-    compat.check_family_supported(family)
+    if family not in lerobot_compat.PI_FAMILIES:
+        raise ValueError(f"build_random_pi builds {sorted(lerobot_compat.PI_FAMILIES)}; got {family!r}.")
+    lerobot_compat.require_lerobot()
+    lerobot_compat.check_family_supported(family)
     from lerobot.policies.factory import make_policy_config, make_pre_post_processors
 
     directory = Path(directory)
@@ -325,7 +325,7 @@ def build_random_pi(
     pi_config = make_policy_config(family, input_features=inputs, output_features=outputs, dtype=dtype,
                                    device=config.pop("device", "cpu"), **config)
     torch.manual_seed(seed)
-    policy = compat.get_policy_class(family)(pi_config)
+    policy = lerobot_compat.get_policy_class(family)(pi_config)
     with local_tokenizer(family, tokens):
         preprocessor, postprocessor = make_pre_post_processors(pi_config, dataset_stats=stats or so101_stats(cameras))
     return save_checkpoint(policy, preprocessor, postprocessor, directory)

@@ -17,7 +17,7 @@ import torch
 
 from salt_vla.robot import SO101_ACTION_NAMES, SO101_CAMERAS, SO101_JOINTS
 from salt_vla.weights import check_state_dict
-from salt_vla_lerobot import compat
+from salt_vla import lerobot_compat
 from salt_vla_lerobot.adapter import LeRobotPolicy
 from salt_vla_lerobot.cameras import parse_camera_map, policy_cameras, resolve_camera_map
 from salt_vla_lerobot.checks import (
@@ -182,7 +182,7 @@ def load_lerobot_policy(
     """
     if family not in FAMILIES:
         raise ValueError(f"Unknown LeRobot policy family {family!r}; choose one of {', '.join(FAMILIES)}.")
-    compat.require_lerobot()
+    lerobot_compat.require_lerobot()
     device = check_device(device)
     where = f"{family}:{source}"
     directory = checkpoint_dir(source)
@@ -194,10 +194,10 @@ def load_lerobot_policy(
             f"{where} is a {found!r} checkpoint, not {family!r}: write '{found}:{source}'."
             if found in FAMILIES else f"{where} is a {found!r} checkpoint; salt-vla adapts {', '.join(FAMILIES)}."
         )
-    compat.check_family_supported(family)
+    lerobot_compat.check_family_supported(family)
     check_processor_files(directory)
 
-    config = compat.load_config(str(directory), family)
+    config = lerobot_compat.load_config(str(directory), family)
     config.device = device
     if n_action_steps is not None:
         if not 1 <= n_action_steps <= config.chunk_size:
@@ -208,16 +208,16 @@ def load_lerobot_policy(
     if isinstance(camera_map, str):
         camera_map = parse_camera_map(camera_map)
     cameras = resolve_camera_map(policy_cameras(config), task_cameras, camera_map,
-                                 allow_missing=family in compat.FLOW_MATCHING_FAMILIES, where=where)
+                                 allow_missing=family in lerobot_compat.FLOW_MATCHING_FAMILIES, where=where)
     if family == "smolvla":
         _check_smolvla_backbone(config, where)
 
-    preprocessor, postprocessor = compat.load_processors(config, str(directory), device=device)
+    preprocessor, postprocessor = lerobot_compat.load_processors(config, str(directory), device=device)
     action_mode = config.normalization_mapping.get("ACTION")
     check_stats(preprocessor, postprocessor, where=where, action_mode=getattr(action_mode, "value", action_mode))
 
-    policy = compat.load_policy(compat.get_policy_class(family), str(directory), config)
-    if family in compat.PI_FAMILIES:  # Pi0's loader remaps keys itself, and on failure only prints
+    policy = lerobot_compat.load_policy(lerobot_compat.get_policy_class(family), str(directory), config)
+    if family in lerobot_compat.PI_FAMILIES:  # Pi0's loader remaps keys itself, and on failure only prints
         check_weights_loaded(policy, directory / "model.safetensors", where=where)
     else:
         check_weights(policy, directory / "model.safetensors", where=where)

@@ -12,7 +12,7 @@ in a child process, so that:
 
 The checkpoint (``checkpoints/<step>/pretrained_model``) holds the model and its pre/post-processors; load
 it with ``salt_vla.create_policy("act:<checkpoint>")``. LeRobot version differences live in
-:mod:`salt_vla_lerobot.compat`.
+:mod:`salt_vla.lerobot_compat`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from salt_vla_lerobot import compat
+from salt_vla import lerobot_compat
 
 OFFLINE_DEFAULTS: dict[str, dict[str, Any]] = {"act": {"pretrained_backbone_weights": None}}
 """Policy config values that keep a fresh policy from downloading weights (ACT's ImageNet ResNet-18)."""
@@ -99,8 +99,8 @@ class TrainResult:
 def pipeline_config(settings: TrainSettings) -> Any:
     """LeRobot's ``TrainPipelineConfig`` for ``settings`` (no W&B, no Hub upload, no simulated env)."""
     policy = {**OFFLINE_DEFAULTS.get(settings.policy_type, {}), **settings.policy}
-    policy_config = compat.make_policy_config(settings.policy_type, device=settings.device, push_to_hub=False, **policy)
-    return compat.train_pipeline_config(
+    policy_config = lerobot_compat.make_policy_config(settings.policy_type, device=settings.device, push_to_hub=False, **policy)
+    return lerobot_compat.train_pipeline_config(
         settings.dataset, policy_config, repo_id=settings.repo_id, output_dir=Path(settings.output_dir),
         steps=settings.steps, batch_size=settings.batch_size, num_workers=settings.num_workers, seed=settings.seed,
         save_freq=settings.save_freq or settings.steps, log_freq=settings.log_freq,
@@ -173,7 +173,7 @@ def _measure_in_child(settings: TrainSettings, steps: int, warmup: int) -> dict[
     from lerobot.optim.factory import make_optimizer_and_scheduler
     from lerobot.policies.factory import make_policy, make_pre_post_processors
 
-    compat.enable_column_queries()
+    lerobot_compat.enable_column_queries()
     config = pipeline_config(settings)
     config.validate()
     dataset = make_dataset(config)
@@ -227,8 +227,8 @@ def _die_with_parent() -> None:
 
 def _train_in_child(settings: TrainSettings) -> None:
     _die_with_parent()
-    compat.enable_column_queries()
-    compat.run_training(pipeline_config(settings))
+    lerobot_compat.enable_column_queries()
+    lerobot_compat.run_training(pipeline_config(settings))
 
 
 def train_policy(settings: TrainSettings, *, time_limit_s: float | None = None) -> TrainResult:

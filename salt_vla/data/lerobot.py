@@ -71,12 +71,14 @@ def resolve_dataset_root(root: str | os.PathLike[str] | None, repo_id: str | Non
         where = Path(root).expanduser() / INFO_FILE if root is not None else "(no root given)"
         raise FileNotFoundError(f"LeRobotVideoDataset: no LeRobotDataset at {where}; give the dataset directory as "
                                 "root, or a Hub repo_id to download.")
+    from salt_vla.lerobot_compat import INSTALL_HINT, LeRobotMissingError, dataset_class
+
     try:
-        from lerobot.datasets.lerobot_dataset import LeRobotDataset
-    except ImportError as error:
-        raise ImportError(f"LeRobotVideoDataset: downloading {repo_id!r} needs LeRobot (pip install "
-                          "'salt-vla[lerobot]'), or give a local dataset directory as root.") from error
-    return Path(LeRobotDataset(repo_id, root=root, revision=revision, download_videos=True).root)
+        dataset_type = dataset_class()
+    except LeRobotMissingError as error:
+        raise LeRobotMissingError(f"LeRobotVideoDataset: downloading {repo_id!r} needs LeRobot ({INSTALL_HINT}), "
+                                  "or give a local dataset directory as root.") from error
+    return Path(dataset_type(repo_id, root=root, revision=revision, download_videos=True).root)
 
 
 class _EpisodeVideo:

@@ -37,15 +37,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_config_is_registered_with_lerobot_and_checked():
-    from salt_vla_lerobot import compat
+    from salt_vla import lerobot_compat
 
-    config = compat.make_policy_config("act_salt", device="cpu", n_obs_steps=4)
+    config = lerobot_compat.make_policy_config("act_salt", device="cpu", n_obs_steps=4)
     assert config.type == "act_salt" and config.observation_delta_indices == [-3, -2, -1, 0]
-    assert compat.get_policy_class("act_salt").__name__ == "ACTSaltPolicy"
+    assert lerobot_compat.get_policy_class("act_salt").__name__ == "ACTSaltPolicy"
     with pytest.raises(ValueError, match=r"normalization_mapping\['VISUAL'\] must be IDENTITY"):
-        compat.make_policy_config("act_salt", device="cpu", normalization_mapping={"VISUAL": "MEAN_STD"})
+        lerobot_compat.make_policy_config("act_salt", device="cpu", normalization_mapping={"VISUAL": "MEAN_STD"})
     with pytest.raises(ValueError, match="encoder_pretrained and encoder_overrides apply to registered names only"):
-        compat.make_policy_config("act_salt", device="cpu", encoder="hf-hub:org/student", encoder_overrides={"depth": 2})
+        lerobot_compat.make_policy_config("act_salt", device="cpu", encoder="hf-hub:org/student", encoder_overrides={"depth": 2})
 
 
 def test_encoder_tubelet_and_patches_must_fit_the_frames(tmp_path):
@@ -235,7 +235,7 @@ def test_push_to_hub_and_load_back_by_hub_id(trained, tmp_path, monkeypatch):
     calls replaced; the upload, served from the Hub cache offline, loads through the adapter."""
     import huggingface_hub
     from lerobot.policies.factory import make_pre_post_processors
-    from salt_vla_lerobot import compat
+    from salt_vla import lerobot_compat
 
     remote = tmp_path / "remote"
     repos = []
@@ -251,8 +251,8 @@ def test_push_to_hub_and_load_back_by_hub_id(trained, tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
     checkpoint = trained["frozen"]
-    config = compat.load_config(str(checkpoint), "act_salt")
-    lerobot_policy = compat.get_policy_class("act_salt").from_pretrained(str(checkpoint), config=config)
+    config = lerobot_compat.load_config(str(checkpoint), "act_salt")
+    lerobot_policy = lerobot_compat.get_policy_class("act_salt").from_pretrained(str(checkpoint), config=config)
     preprocessor, postprocessor = make_pre_post_processors(config, pretrained_path=str(checkpoint))
     for pushed in (lerobot_policy, preprocessor, postprocessor):
         pushed.push_to_hub("org/act-salt")

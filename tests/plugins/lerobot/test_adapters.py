@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from salt_vla_lerobot import compat
+from salt_vla import lerobot_compat
 from salt_vla_lerobot.checks import (
     DegenerateStatsWarning,
     DepthMissingError,
@@ -214,13 +214,13 @@ def test_missing_weights_are_listed_not_silently_random(act_dir, copy_checkpoint
 
 
 def test_pi0_on_lerobot_044_says_what_it_needs(tmp_path):
-    from salt_vla_lerobot import compat
+    from salt_vla import lerobot_compat
 
-    if compat.lerobot_version() >= (0, 5, 0):
+    if lerobot_compat.lerobot_version() >= (0, 5, 0):
         pytest.skip("LeRobot >= 0.5 runs Pi0; the 0.4.4 message does not apply")
     (tmp_path / "pi0").mkdir()
     (tmp_path / "pi0" / "config.json").write_text(json.dumps({"type": "pi0"}))
-    with pytest.raises(compat.LeRobotVersionError, match=r"LeRobot >= 0.5.*Python >= 3.12"):
+    with pytest.raises(lerobot_compat.LeRobotVersionError, match=r"LeRobot >= 0.5.*Python >= 3.12"):
         salt_vla.create_policy(f"pi0:{tmp_path / 'pi0'}")
 
 
@@ -236,16 +236,16 @@ LEROBOT_061_REQUIRES = [  # as LeRobot 0.6.1's metadata declares them
 def test_declared_transformers_range_follows_lerobot_self_references():
     from packaging.specifiers import SpecifierSet
 
-    wanted = SpecifierSet(compat.declared_requirement(LEROBOT_061_REQUIRES, "pi"))
+    wanted = SpecifierSet(lerobot_compat.declared_requirement(LEROBOT_061_REQUIRES, "pi"))
     assert "5.5.4" in wanted and "5.17.0" not in wanted and "5.3.0" not in wanted
-    assert compat.declared_requirement(LEROBOT_061_REQUIRES, "wallx") == "==4.49.0"
-    assert compat.declared_requirement(LEROBOT_061_REQUIRES, "docs") is None
+    assert lerobot_compat.declared_requirement(LEROBOT_061_REQUIRES, "wallx") == "==4.49.0"
+    assert lerobot_compat.declared_requirement(LEROBOT_061_REQUIRES, "docs") is None
 
 
 def test_transformers_outside_the_declared_range_is_refused_with_the_fix():
-    compat.check_transformers_declared("pi0", "pi", requirements=LEROBOT_061_REQUIRES, installed="5.5.4")
-    with pytest.raises(compat.LeRobotVersionError) as error:
-        compat.check_transformers_declared("pi0", "pi", requirements=LEROBOT_061_REQUIRES, installed="5.17.0")
+    lerobot_compat.check_transformers_declared("pi0", "pi", requirements=LEROBOT_061_REQUIRES, installed="5.5.4")
+    with pytest.raises(lerobot_compat.LeRobotVersionError) as error:
+        lerobot_compat.check_transformers_declared("pi0", "pi", requirements=LEROBOT_061_REQUIRES, installed="5.17.0")
     text = str(error.value)
     assert "transformers 5.17.0 is installed" in text and "pip install" in text and "5.6.0" in text
 
@@ -254,10 +254,10 @@ def test_the_installed_lerobots_own_metadata_is_read():
     # Whatever LeRobot this environment has (0.4.4 in CI: ">=4.57.1,<5.0.0"; 0.6.1: ">=5.4.0,<5.6.0").
     import importlib.metadata
 
-    wanted = compat.declared_requirement(importlib.metadata.requires("lerobot"), "smolvla")
+    wanted = lerobot_compat.declared_requirement(importlib.metadata.requires("lerobot"), "smolvla")
     assert wanted and ">=" in wanted
-    with pytest.raises(compat.LeRobotVersionError, match="transformers 0.0.1 is installed"):
-        compat.check_transformers_declared("smolvla", "smolvla", installed="0.0.1")
+    with pytest.raises(lerobot_compat.LeRobotVersionError, match="transformers 0.0.1 is installed"):
+        lerobot_compat.check_transformers_declared("smolvla", "smolvla", installed="0.0.1")
 
 
 def test_without_lerobot_the_plugin_loads_and_the_factory_says_what_to_install(monkeypatch, act_dir):
@@ -270,12 +270,12 @@ def test_without_lerobot_the_plugin_loads_and_the_factory_says_what_to_install(m
 
 
 def test_random_pi_builder_refuses_lerobot_044_before_building(tmp_path):
-    from salt_vla_lerobot import compat
+    from salt_vla import lerobot_compat
     from salt_vla_lerobot.builders import build_random_pi
 
-    if compat.lerobot_version() >= (0, 5, 0):
+    if lerobot_compat.lerobot_version() >= (0, 5, 0):
         pytest.skip("LeRobot >= 0.5 builds Pi0; the 0.4.4 refusal does not apply")
-    with pytest.raises(compat.LeRobotVersionError, match="pi05 cannot run with LeRobot 0.4"):
+    with pytest.raises(lerobot_compat.LeRobotVersionError, match="pi05 cannot run with LeRobot 0.4"):
         build_random_pi(tmp_path / "pi05", family="pi05")
     assert not (tmp_path / "pi05").exists()
 

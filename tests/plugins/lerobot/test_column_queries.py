@@ -1,4 +1,4 @@
-"""ACT's action chunk served from a cached column (salt_vla_lerobot.compat.enable_column_queries)."""
+"""ACT's action chunk served from a cached column (salt_vla.lerobot_compat.enable_column_queries)."""
 
 from __future__ import annotations
 
@@ -36,12 +36,12 @@ def reader_of(dataset):
 
 
 def test_column_queries_return_lerobots_own_values(image_dataset) -> None:
-    from salt_vla_lerobot import compat
-    from salt_vla_so101 import lerobot_compat
+    from salt_vla import lerobot_compat
+    from salt_vla import lerobot_compat
 
     plain = lerobot_compat.load_dataset(image_dataset, delta_timestamps=CHUNK)
     assert type(reader_of(plain)).__name__ != "ColumnCachedReader"
-    compat.enable_column_queries()
+    lerobot_compat.enable_column_queries()
     fast = lerobot_compat.load_dataset(image_dataset, delta_timestamps=CHUNK)
     assert type(reader_of(fast)).__name__ == "ColumnCachedReader"
     # Every frame, both episodes, chunk ends padded past the episode end, state with a past step.
@@ -57,10 +57,10 @@ def test_column_queries_return_lerobots_own_values(image_dataset) -> None:
 
 def test_the_reader_class_reaches_a_process_that_never_enabled_it(image_dataset, tmp_path) -> None:
     """LeRobot >= 0.5 spawns its dataloader workers: they unpickle the dataset without running our setup."""
-    from salt_vla_lerobot import compat
-    from salt_vla_so101 import lerobot_compat
+    from salt_vla import lerobot_compat
+    from salt_vla import lerobot_compat
 
-    compat.enable_column_queries()
+    lerobot_compat.enable_column_queries()
     dataset = lerobot_compat.load_dataset(image_dataset, delta_timestamps=CHUNK)
     expected = dataset[5]["action"]
     assert "_salt_vla_columns" in vars(reader_of(dataset))  # the cache was filled...

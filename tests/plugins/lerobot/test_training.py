@@ -94,13 +94,13 @@ def test_settings_report_every_problem_at_once(tmp_path):
 
 
 def test_unknown_trainer_fields_list_the_valid_ones(tiny_run):
-    from salt_vla_lerobot import compat
+    from salt_vla import lerobot_compat
 
-    policy = compat.make_policy_config("act", device="cpu", push_to_hub=False)
-    config = compat.train_pipeline_config(tiny_run["out"] / "dataset", policy, repo_id="local/x", eval_freq=0, steps=3)
+    policy = lerobot_compat.make_policy_config("act", device="cpu", push_to_hub=False)
+    config = lerobot_compat.train_pipeline_config(tiny_run["out"] / "dataset", policy, repo_id="local/x", eval_freq=0, steps=3)
     assert config.steps == 3 and config.dataset.video_backend == "pyav"
     with pytest.raises(ValueError, match=r"no field\(s\) \['stepz'\]; valid fields: \[.*'steps'"):
-        compat.train_pipeline_config(tiny_run["out"] / "dataset", policy, repo_id="local/x", stepz=3)
+        lerobot_compat.train_pipeline_config(tiny_run["out"] / "dataset", policy, repo_id="local/x", stepz=3)
 
 
 def test_a_run_stopped_before_its_first_checkpoint_says_so(tiny_run, tmp_path):

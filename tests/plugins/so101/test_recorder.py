@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from salt_vla_so101 import lerobot_compat
+from salt_vla import lerobot_compat
 from salt_vla_so101.config import TASK_STRING, TaskConfig
 from salt_vla_so101.expert import ScriptedExpert
 from salt_vla_so101.policies import HoldPolicy

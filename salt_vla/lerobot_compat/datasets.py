@@ -1,4 +1,4 @@
-"""The LeRobot dataset API across versions, in one place.
+"""Recording and reading ``LeRobotDataset`` across LeRobot versions.
 
 Differences handled (by inspecting what is installed, not by version numbers):
 
@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from salt_vla.extras import LeRobotMissingError  # re-exported; shared with salt_vla_lerobot
+from salt_vla.lerobot_compat.versions import LeRobotMissingError, INSTALL_HINT
 
 
 def dataset_class() -> type:
@@ -38,7 +38,7 @@ def dataset_class() -> type:
             from lerobot.common.datasets.lerobot_dataset import LeRobotDataset
         except ImportError as exc:
             raise LeRobotMissingError(
-                "Recording LeRobot datasets needs LeRobot: pip install 'salt-vla[lerobot]' (lerobot >= 0.4.4)."
+                f"LeRobot datasets need LeRobot (>= 0.4.4), which is not installed: {INSTALL_HINT}"
             ) from exc
     return LeRobotDataset
 
@@ -106,7 +106,7 @@ def aggregate(parts: list[Path], root: str | os.PathLike[str], repo_id: str) -> 
         from lerobot.datasets.aggregate import aggregate_datasets
     except ImportError as exc:
         raise LeRobotMissingError("Joining LeRobot datasets needs LeRobot >= 0.4 (lerobot.datasets.aggregate): "
-                                  "pip install 'salt-vla[lerobot]'.") from exc
+                                  f"{INSTALL_HINT}") from exc
     aggregate_datasets(repo_ids=[f"{repo_id}_part{k}" for k in range(len(parts))], aggr_repo_id=repo_id,
                        roots=[Path(p) for p in parts], aggr_root=Path(root))
 
