@@ -233,6 +233,8 @@ class Trainer:
                     self.save("last")
         finally:
             progress.close()
+            batches.close()
+            self._release_loader_workers()
         self.sinks.close()
         best = self.checkpoint_dir / "best"
         result = TrainResult(self.out_dir, state, self.checkpoint_dir / "last", best if best.exists() else None,
@@ -240,6 +242,18 @@ class Trainer:
         if self.info.is_main:
             write_summary(self.out_dir, self.task.name, state, train_metrics, val_metrics, self.learning)
         return result
+
+    def _release_loader_workers(self) -> None:
+        """Stop the training loader's persistent worker processes now, not whenever the garbage collector finds them.
+
+        Left to the collector, PyTorch's iterator shuts its workers down from ``__del__`` at an arbitrary later point,
+        and there each worker missed the stop message and was only reaped by the 5 s join timeout (measured: 5.0 s per
+        loader, twice per quickstart). Called from here, the workers exit at once; the next ``fit`` starts new ones.
+        """
+        iterator = getattr(self.train_loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+            self.train_loader._iterator = None
 
     def _log(self, window: list[torch.Tensor], lr: float, wd: float, seconds: float, data_wait: float,
              clips_per_step: int) -> dict[str, float]:
