@@ -1,7 +1,8 @@
 """The README's main job over several seeds: wall and CPU time, and whether every seed reaches the same verdicts.
 
-Each seed runs ``run_quickstart`` in its own process (so its CPU time, data-loader workers included, is
-measured by ``wait4``), from a fresh directory. The JSON holds per-seed figures (timings, each claim's
+Each seed runs ``salt-vla quickstart --seed S --overwrite`` (``run_quickstart`` when ``--set`` changes the preset) in
+its own process, so its wall time runs from the command's start to its exit and its CPU time, data-loader workers
+included, is measured by ``wait4``; each seed gets a fresh directory. The JSON holds per-seed figures (timings, each claim's
 margin, interval and verdict, the validation loss ratio, every probe accuracy), their mean and spread,
 and, per claim, whether all seeds agree. "Same conclusion" means the same verdict for every claim.
 
@@ -48,8 +49,13 @@ def _start(seed: int, args: Any, overrides: dict[str, Any], work: Path, cores: l
     if cores is not None:
         env.update({name: str(len(cores)) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
     log = open(work / f"seed{seed}.log", "w")
-    process = subprocess.Popen([sys.executable, "-c", RUNNER, str(work / f"seed{seed}"), args.preset, str(seed),
-                                json.dumps(overrides)], env=env, stdout=log, stderr=subprocess.STDOUT,
+    out = str(work / f"seed{seed}")
+    if overrides:  # the preset changed: only the Python API takes overrides
+        command = [sys.executable, "-c", RUNNER, out, args.preset, str(seed), json.dumps(overrides)]
+    else:  # the README's command itself (`salt-vla` is `python -m salt_vla`), timed from its start
+        command = [sys.executable, "-m", "salt_vla", "quickstart", "--out", out, "--preset", args.preset, "--seed",
+                   str(seed), "--overwrite"]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores is not None else None)
     return process, time.perf_counter()
 
@@ -137,6 +143,7 @@ def main() -> None:
         figures["probes"] = {encoder: {key: _spread([row["probes"][encoder][key] for row in per_seed])
                                        for key in encoders[encoder]} for encoder in encoders}
     emit("quickstart_seeds", figures, args, preset=args.preset, overrides=overrides, seeds=args.seeds, jobs=args.jobs,
+         runner="python API (run_quickstart)" if overrides else "salt-vla quickstart",
          cores_per_job=args.cores_per_job or len(available))
     if temporary is not None:
         temporary.cleanup()
