@@ -164,3 +164,15 @@ def test_refuses_to_overwrite_without_resume(tmp_path, tiny_config):
     train(config)
     with pytest.raises(FileExistsError, match="choose another run.out_dir"):
         Trainer(config, resume=False)
+
+
+def test_fit_stops_its_loader_workers_before_returning(tmp_path, tiny_config):
+    """The persistent workers exit when ``fit`` ends, not at some later garbage collection (where PyTorch's shutdown
+    waited out its 5 s join timeout, twice per quickstart)."""
+    import multiprocessing
+
+    config = from_dict(TrainConfig, tiny_config(tmp_path / "w", stage="teacher", data={"num_workers": 1}))
+    trainer = Trainer(config)
+    assert trainer.fit().state.step == 6
+    assert multiprocessing.active_children() == []
+    assert trainer.train_loader._iterator is None
