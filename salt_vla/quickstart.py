@@ -372,6 +372,19 @@ def _interval(values: list[float] | tuple[float, float], digits: int = 3) -> str
     return f"[{values[0]:+.{digits}f}, {values[1]:+.{digits}f}]"
 
 
+SEED_CHECKS = {
+    "cpu": "measured over seeds 0, 1 and 2, the verdicts differ between seeds at this scale (seed 0 shows all three "
+           "claims, seed 1 only the first, seed 2 none)",
+}
+"""What ``benchmarks/quickstart_seeds.py`` found for each preset (docs/quickstart.md, "Across seeds and installs")."""
+
+
+def _one_draw(preset: str) -> str:
+    found = SEED_CHECKS.get(preset, "this preset has not been run over several seeds")
+    return (f"This report is one seed, one draw: {found}. `python benchmarks/quickstart_seeds.py --preset {preset}` "
+            "runs three seeds and says whether they agree; see docs/quickstart.md, \"Across seeds and installs\".")
+
+
 def _markdown(report: dict[str, Any]) -> str:
     probes, comparisons = report["probes"], report["comparisons"]
     val, per_clip = report["student"]["validation"], report["validation_per_clip"]
@@ -410,6 +423,8 @@ def _markdown(report: dict[str, Any]) -> str:
         *claims,
         "",
         *statements,
+        "",
+        _one_draw(report["preset"]),
         "",
         "## Is it learning?",
         "",

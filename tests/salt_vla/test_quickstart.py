@@ -78,6 +78,15 @@ def test_report_numbers_come_from_the_run(toy_run):
             assert result["num_test"] == TOY["probe_videos"] // 2
     assert report["comparisons"]["random_init"]["time_arrow"]["mean"] == pytest.approx(
         probes["student"]["time_arrow"]["accuracy"] - probes["random_init"]["time_arrow"]["accuracy"])
+    markdown = (out / "report.md").read_text()
+    assert "This report is one seed, one draw: measured over seeds 0, 1 and 2, the verdicts differ" in markdown
+
+
+def test_a_preset_never_run_over_seeds_says_so_in_its_report():
+    from salt_vla.quickstart import _one_draw
+
+    assert "this preset has not been run over several seeds" in _one_draw("gpu")
+    assert "--preset gpu" in _one_draw("gpu")
 
 
 def test_rerunning_a_finished_directory_reuses_it(toy_copy, capsys):
