@@ -233,7 +233,6 @@ class Trainer:
                     self.save("last")
         finally:
             progress.close()
-            batches.close()
             self._release_loader_workers()
         self.sinks.close()
         best = self.checkpoint_dir / "best"
@@ -244,12 +243,7 @@ class Trainer:
         return result
 
     def _release_loader_workers(self) -> None:
-        """Stop the training loader's persistent worker processes now, not whenever the garbage collector finds them.
-
-        Left to the collector, PyTorch's iterator shuts its workers down from ``__del__`` at an arbitrary later point,
-        and there each worker missed the stop message and was only reaped by the 5 s join timeout (measured: 5.0 s per
-        loader, twice per quickstart). Called from here, the workers exit at once; the next ``fit`` starts new ones.
-        """
+        """Stop persistent loader workers now; shut down later from ``__del__``, each waited out a 5 s timeout."""
         iterator = getattr(self.train_loader, "_iterator", None)
         if iterator is not None and hasattr(iterator, "_shutdown_workers"):
             iterator._shutdown_workers()
