@@ -133,12 +133,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 # -- 1. recording ---------------------------------------------------------------------------------------------
 def record(args: argparse.Namespace) -> dict[str, Any]:
     """Demonstrations, exploratory rollouts, the joined pretraining video, and the probe frames."""
-    from salt_vla import lerobot_compat
     from salt_vla_so101.config import TaskConfig
     from salt_vla_so101.policies import ExploratoryPolicy
     from salt_vla_so101.recorder import record_dataset
 
     import salt_vla
+    from salt_vla import lerobot_compat
 
     out, task = args.out, TaskConfig(image_size=args.image_size)
     summary: dict[str, Any] = {}

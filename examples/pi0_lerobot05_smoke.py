@@ -56,10 +56,10 @@ def main() -> None:
     import lerobot
     import torch
     import transformers
-    from salt_vla import lerobot_compat
     from salt_vla_lerobot.builders import build_random_pi, so101_stats
 
     import salt_vla
+    from salt_vla import lerobot_compat
     from salt_vla.io import atomic_write_json
     from salt_vla.robot import SO101_CAMERAS, Observation
 

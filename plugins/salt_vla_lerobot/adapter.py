@@ -33,8 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from salt_vla.robot import Observation
 from salt_vla import lerobot_compat
+from salt_vla.robot import Observation
 from salt_vla_lerobot.checks import ACTION_KEY, DEPTH_SUFFIX, IMAGE_PREFIX, STATE_KEY
 
 

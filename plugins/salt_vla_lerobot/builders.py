@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
+from salt_vla import lerobot_compat
 from salt_vla.io import atomic_directory
 from salt_vla.robot import SO101_CAMERAS, SO101_JOINTS
-from salt_vla import lerobot_compat
 
 TASK = "pick up the block and place it in the bowl"
 CORPUS = (

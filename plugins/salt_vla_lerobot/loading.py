@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
+from salt_vla import lerobot_compat
 from salt_vla.robot import SO101_ACTION_NAMES, SO101_CAMERAS, SO101_JOINTS
 from salt_vla.weights import check_state_dict
-from salt_vla import lerobot_compat
 from salt_vla_lerobot.adapter import LeRobotPolicy
 from salt_vla_lerobot.cameras import parse_camera_map, policy_cameras, resolve_camera_map
 from salt_vla_lerobot.checks import (

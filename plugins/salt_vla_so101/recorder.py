@@ -28,10 +28,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from salt_vla import lerobot_compat
 from salt_vla.evaluation import EpisodeResult, EvalReport, Outcome
 from salt_vla.interfaces import Policy
 from salt_vla.robot import SO101_ACTION_NAMES, SO101_CAMERAS
-from salt_vla import lerobot_compat
 from salt_vla_so101.compatibility import check_policy
 from salt_vla_so101.config import TaskConfig
 from salt_vla_so101.outcomes import OutcomeThresholds

@@ -19,17 +19,42 @@ raising :class:`~salt_vla.extras.LeRobotMissingError` with the install line when
 """
 
 from salt_vla.lerobot_compat.columns import column_cached_reader, enable_column_queries
-from salt_vla.lerobot_compat.datasets import (add_frame, aggregate, create_dataset, dataset_class, discard_episode,
-                                              finalize, load_dataset, quiet_recording, rgb_encoder_config,
-                                              save_episode)
-from salt_vla.lerobot_compat.policies import (FLOW_MATCHING_FAMILIES, OWN_FAMILIES, PI_FAMILIES,
-                                              check_family_supported, check_transformers_declared,
-                                              declared_requirement, get_policy_class, load_config, load_policy,
-                                              load_processors, predict_action_chunk, register_family,
-                                              register_own_family)
+from salt_vla.lerobot_compat.datasets import (
+    add_frame,
+    aggregate,
+    create_dataset,
+    dataset_class,
+    discard_episode,
+    finalize,
+    load_dataset,
+    quiet_recording,
+    rgb_encoder_config,
+    save_episode,
+)
+from salt_vla.lerobot_compat.policies import (
+    FLOW_MATCHING_FAMILIES,
+    OWN_FAMILIES,
+    PI_FAMILIES,
+    check_family_supported,
+    check_transformers_declared,
+    declared_requirement,
+    get_policy_class,
+    load_config,
+    load_policy,
+    load_processors,
+    predict_action_chunk,
+    register_family,
+    register_own_family,
+)
 from salt_vla.lerobot_compat.training import make_policy_config, run_training, train_pipeline_config
-from salt_vla.lerobot_compat.versions import (INSTALL_HINT, LeRobotMissingError, LeRobotVersionError, lerobot_version,
-                                              require_lerobot, version_text)
+from salt_vla.lerobot_compat.versions import (
+    INSTALL_HINT,
+    LeRobotMissingError,
+    LeRobotVersionError,
+    lerobot_version,
+    require_lerobot,
+    version_text,
+)
 
 __all__ = [
     "FLOW_MATCHING_FAMILIES", "INSTALL_HINT", "OWN_FAMILIES", "PI_FAMILIES",

@@ -6,6 +6,7 @@ from typing import Any
 
 from salt_vla.lerobot_compat.versions import require_lerobot
 
+
 def _query_owner() -> type:
     """The class whose ``_query_hf_dataset`` serves a sample's extra frames (LeRobot >= 0.5: ``DatasetReader``)."""
     require_lerobot()

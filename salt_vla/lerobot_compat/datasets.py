@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from salt_vla.lerobot_compat.versions import LeRobotMissingError, INSTALL_HINT
+from salt_vla.lerobot_compat.versions import INSTALL_HINT, LeRobotMissingError
 
 
 def dataset_class() -> type:

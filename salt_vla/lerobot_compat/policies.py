@@ -23,7 +23,13 @@ import importlib.metadata
 from collections.abc import Iterable
 from typing import Any
 
-from salt_vla.lerobot_compat.versions import LeRobotMissingError, LeRobotVersionError, lerobot_version, require_lerobot, version_text
+from salt_vla.lerobot_compat.versions import (
+    LeRobotMissingError,
+    LeRobotVersionError,
+    lerobot_version,
+    require_lerobot,
+    version_text,
+)
 
 FLOW_MATCHING_FAMILIES = frozenset({"smolvla", "pi0", "pi05"})
 PI_FAMILIES = frozenset({"pi0", "pi05"})

@@ -12,8 +12,8 @@ import dataclasses
 import os
 from typing import Any
 
-from salt_vla.lerobot_compat.versions import require_lerobot, version_text
 from salt_vla.lerobot_compat.policies import OWN_FAMILIES, register_family
+from salt_vla.lerobot_compat.versions import require_lerobot, version_text
 
 _RENAMED_TRAIN_FIELDS = {"eval_freq": "env_eval_freq"}
 """``TrainPipelineConfig`` fields by their LeRobot 0.4.4 name -> their name in LeRobot >= 0.5."""

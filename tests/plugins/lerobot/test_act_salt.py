@@ -235,6 +235,7 @@ def test_push_to_hub_and_load_back_by_hub_id(trained, tmp_path, monkeypatch):
     calls replaced; the upload, served from the Hub cache offline, loads through the adapter."""
     import huggingface_hub
     from lerobot.policies.factory import make_pre_post_processors
+
     from salt_vla import lerobot_compat
 
     remote = tmp_path / "remote"

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from salt_vla import lerobot_compat
 from salt_vla_lerobot.checks import (
     DegenerateStatsWarning,
     DepthMissingError,
@@ -20,6 +19,7 @@ from salt_vla_lerobot.checks import (
 from salt_vla_lerobot.loading import load_lerobot_policy
 
 import salt_vla
+from salt_vla import lerobot_compat
 from salt_vla.interfaces import Policy
 
 from .conftest import IMAGE_SIZE, make_observation
@@ -270,8 +270,9 @@ def test_without_lerobot_the_plugin_loads_and_the_factory_says_what_to_install(m
 
 
 def test_random_pi_builder_refuses_lerobot_044_before_building(tmp_path):
-    from salt_vla import lerobot_compat
     from salt_vla_lerobot.builders import build_random_pi
+
+    from salt_vla import lerobot_compat
 
     if lerobot_compat.lerobot_version() >= (0, 5, 0):
         pytest.skip("LeRobot >= 0.5 builds Pi0; the 0.4.4 refusal does not apply")

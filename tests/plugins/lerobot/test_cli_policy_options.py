@@ -68,9 +68,10 @@ def test_device_mapping_and_options_reach_the_worker_processes(renamed_act, tmp_
 
 @pytest.mark.slow
 def test_whiskers_and_record_take_the_same_options(renamed_act, tmp_path):
-    from salt_vla import lerobot_compat
     from salt_vla_so101.cli import record_command
     from salt_vla_whiskers.cli import whiskers_command
+
+    from salt_vla import lerobot_compat
 
     options = ["--camera-map", CAMERA_MAP, "--device", "cpu", "--policy-option", "n_action_steps=2"]
     result = CliRunner().invoke(whiskers_command, ["--policy", f"act:{renamed_act}", "--steps", "3", "--size", "32x32",

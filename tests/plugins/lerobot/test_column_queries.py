@@ -37,7 +37,6 @@ def reader_of(dataset):
 
 def test_column_queries_return_lerobots_own_values(image_dataset) -> None:
     from salt_vla import lerobot_compat
-    from salt_vla import lerobot_compat
 
     plain = lerobot_compat.load_dataset(image_dataset, delta_timestamps=CHUNK)
     assert type(reader_of(plain)).__name__ != "ColumnCachedReader"
@@ -57,7 +56,6 @@ def test_column_queries_return_lerobots_own_values(image_dataset) -> None:
 
 def test_the_reader_class_reaches_a_process_that_never_enabled_it(image_dataset, tmp_path) -> None:
     """LeRobot >= 0.5 spawns its dataloader workers: they unpickle the dataset without running our setup."""
-    from salt_vla import lerobot_compat
     from salt_vla import lerobot_compat
 
     lerobot_compat.enable_column_queries()

@@ -9,8 +9,9 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from salt_vla import lerobot_compat
 from salt_vla_so101.cli import eval_policy_command, record_command
+
+from salt_vla import lerobot_compat
 
 pytestmark = [pytest.mark.sim, pytest.mark.lerobot]
 

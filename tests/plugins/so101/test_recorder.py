@@ -8,12 +8,12 @@ import av
 import numpy as np
 import pytest
 import torch
-from salt_vla import lerobot_compat
 from salt_vla_so101.config import TASK_STRING, TaskConfig
 from salt_vla_so101.expert import ScriptedExpert
 from salt_vla_so101.policies import HoldPolicy
 from salt_vla_so101.recorder import record_dataset
 
+from salt_vla import lerobot_compat
 from salt_vla.robot import SO101_ACTION_NAMES, Observation
 
 pytestmark = [pytest.mark.sim, pytest.mark.lerobot]
