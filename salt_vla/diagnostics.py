@@ -78,7 +78,9 @@ class Trend:
 class TrendDetector:
     """Classify the recent training-loss trend from logged values.
 
-    Compares the mean of the first and last thirds of a sliding window (robust to step noise).
+    Compares the mean of the first and last thirds of a sliding window (robust to step noise). Diverging means the
+    last third's mean rose ``divergence_tolerance`` above the best mean of any ``window // 3`` consecutive points
+    so far, so that a noisy but falling loss (a small batch, an MSE objective) is not called diverging.
 
     Args:
         window: logged points considered.
@@ -100,12 +102,14 @@ class TrendDetector:
             return Trend("diverging", math.inf, "The loss is not finite: lower the learning rate, check the inputs for "
                          "NaNs, and keep gradient clipping on.")
         self.values.append(loss)
-        self.best = min(self.best, loss)
-        if len(self.values) < self.window:
-            return Trend("warming_up", math.nan, "Not enough history yet.")
         third = self.window // 3
         values = list(self.values)
-        early, late = sum(values[:third]) / third, sum(values[-third:]) / third
+        late = sum(values[-third:]) / third
+        if len(values) >= third:  # the best is a mean of `third` points too: one lucky batch is not a best
+            self.best = min(self.best, late)
+        if len(values) < self.window:
+            return Trend("warming_up", math.nan, "Not enough history yet.")
+        early = sum(values[:third]) / third
         change = (late - early) / abs(early) if early else 0.0
         if late > self.best * (1 + self.divergence_tolerance):
             return Trend("diverging", change, f"The loss rose {100 * (late / self.best - 1):.0f}% above its best "

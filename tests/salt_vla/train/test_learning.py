@@ -53,3 +53,15 @@ def test_every_validation_of_a_run_writes_its_line_to_log_metrics_and_summary(tm
     assert codes == [LEARNING_STATUSES.index(line.split(": ")[1]) for line in lines]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["learning"] == {"status": result.learning.status, "line": lines[-1]}
+
+
+def test_a_noisy_but_falling_training_loss_is_not_called_diverging():
+    """Seen on the quickstart with an MSE objective: single batches far below the trend made a falling loss 'diverge'."""
+    from salt_vla.diagnostics import TrendDetector
+
+    detector = TrendDetector(window=30)
+    trends = [detector.update((1.0 - 0.01 * step) * (0.4 if step % 7 == 0 else 1.0)) for step in range(60)]
+    assert [t.status for t in trends[30:]] == ["improving"] * 30
+    rising = TrendDetector(window=30)
+    trends = [rising.update((1.0 + 0.03 * max(0, step - 30)) * (0.4 if step % 7 == 0 else 1.0)) for step in range(60)]
+    assert trends[-1].status == "diverging"
