@@ -74,6 +74,8 @@ def _figures(seed: int, report: dict[str, Any], wall: float, cpu: float) -> dict
         "trainer_mean_target_ratio": report["student"]["validation"].get("val/mean_target_ratio"),
         "teacher_mean_target_ratio": report["teacher"]["validation"].get("val/mean_target_ratio"),
         "probes": {encoder: {k: v["accuracy"] for k, v in per.items()} for encoder, per in report["probes"].items()},
+        "comparisons": {other: {k: {f: v[f] for f in ("mean", "ci_low", "ci_high", "verdict")} for k, v in per.items()}
+                        for other, per in report.get("comparisons", {}).items()},
         "test_videos": report["probe_set"]["test_videos"],
     }
 

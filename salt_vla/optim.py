@@ -50,7 +50,8 @@ def param_groups(model: nn.Module, weight_decay: float, *, extra_no_decay: Itera
 
 def make_adamw(model: nn.Module, *, lr: float, weight_decay: float, betas: tuple[float, float] = (0.9, 0.95),
                eps: float = 1e-8, fused: bool | None = None) -> torch.optim.AdamW:
-    """AdamW over :func:`param_groups`; fused kernels when every parameter is on CUDA (unless ``fused=False``)."""
+    """AdamW over :func:`param_groups`; fused kernels when every parameter is on CUDA (``fused=None``), always
+    (``True``; PyTorch runs them on CPU too) or never (``False``)."""
     groups = param_groups(model, weight_decay)
     params = [p for g in groups for p in g["params"]]
     if fused is None:

@@ -2,7 +2,9 @@
 
 ``salt-vla quickstart --out DIR`` (or :func:`run_quickstart`):
 
-1. generates bouncing-ball videos (train, validation and probe splits, disjoint seeds);
+1. generates bouncing-ball videos (train, validation and probe splits, disjoint seeds; on the cpu preset's 48x48
+   frames the balls are 12-20% of the frame wide, so each covers a few 8x8 patches and the clips have content a
+   teacher can learn, docs/quickstart.md says why);
 2. trains a small stage-1 teacher by pixel reconstruction under multi-block masks;
 3. caches the frozen teacher's latents for the train and validation clips;
 4. trains a SALT student on the cache (the teacher is never built in this stage);
@@ -46,8 +48,12 @@ from salt_vla.io import atomic_write_json, atomic_write_text
 class Preset:
     """Sizes and budgets of one quickstart preset.
 
-    ``probe_labels`` are names of :data:`PROBE_LABELS`; the time-arrow probe always runs. ``probe_test_fraction``
-    of the ``probe_videos`` are held out for testing; ``probe_bins`` is the probes' ``spatial_bins``.
+    ``masks`` is the student's masker (SALT's V-JEPA multi-block); ``teacher_masks`` the stage-1 teacher's as a
+    ``{"name": ..., "args": {...}}`` masks section, ``None`` for the student's. ``target_norm`` normalises the
+    teacher's latents before the student's loss. ``physics`` overrides :class:`~salt_vla.data.physics.PhysicsConfig`
+    fields of every split. ``probe_labels`` are names of :data:`PROBE_LABELS`; the time-arrow probe always runs.
+    ``probe_test_fraction`` of the ``probe_videos`` are held out for testing; ``probe_bins`` is the probes'
+    ``spatial_bins``.
     """
 
     name: str
@@ -69,12 +75,14 @@ class Preset:
     student_lr: float
     val_every: int
     masks: str = "multiblock_vjepa"
+    teacher_masks: dict[str, Any] | None = None
     loss: str = "l1"
+    target_norm: str = "none"
+    physics: dict[str, Any] = field(default_factory=dict)
     device: str = "auto"
     probe_labels: tuple[str, ...] = ("speed", "vertical", "bounces")
     probe_test_fraction: float = 0.5
     probe_bins: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 PRESETS: dict[str, Preset] = {
@@ -84,7 +92,7 @@ PRESETS: dict[str, Preset] = {
         teacher_args={"embed_dim": 96, "depth": 4, "num_heads": 3},
         decoder={"dim": 64, "depth": 2, "num_heads": 2}, predictor={"dim": 64, "depth": 2, "num_heads": 2},
         teacher_steps=400, student_steps=800, batch_size=16, num_workers=1,
-        teacher_lr=1.5e-3, student_lr=1.5e-3, val_every=200,
+        teacher_lr=1.5e-3, student_lr=1.5e-3, val_every=200, physics={"radius": (0.12, 0.2)},
     ),
     "gpu": Preset(
         name="gpu", size=128, frames=16, train_videos=4096, val_videos=256, probe_videos=1024,
@@ -110,7 +118,8 @@ ARTEFACT_DIRS = ("runs", "cache", "student")
 
 
 def _data(preset: Preset, seed: int, videos: int) -> dict[str, Any]:
-    return {"num_videos": videos, "frames": preset.frames, "size": preset.size, "seed": seed}
+    data = {"num_videos": videos, "frames": preset.frames, "size": preset.size, "seed": seed}
+    return {**data, "physics": dict(preset.physics)} if preset.physics else data
 
 
 def _stage_config(preset: Preset, out_dir: Path, seed: int, *, stage: str, steps: int, lr: float,
@@ -124,9 +133,9 @@ def _stage_config(preset: Preset, out_dir: Path, seed: int, *, stage: str, steps
                  "batch_size": preset.batch_size, "num_workers": preset.num_workers},
         "student": {"name": preset.student,
                     "args": {**model_args, "num_frames": preset.frames, "img_size": preset.size}},
-        "masks": {"name": preset.masks},
+        "masks": {"name": preset.masks} if stage == "salt" or preset.teacher_masks is None else preset.teacher_masks,
         "optim": {"lr": lr, "min_lr": lr / 10, "warmup_steps": max(1, steps // 20), "weight_decay": 0.04,
-                  "weight_decay_end": 0.1},
+                  "weight_decay_end": 0.1, "fused": True},
         "run": {"steps": steps, "seed": seed, "out_dir": str(out_dir), "log_every": 10, "val_every": preset.val_every,
                 "val_batches": 4, "checkpoint_every": 0, "device": preset.device, "progress": progress},
         **extra,
@@ -560,7 +569,7 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
     student_config = _stage_config(
         preset, out_dir / "runs" / "student", seed, stage="salt", steps=preset.student_steps, lr=preset.student_lr,
         model_args=preset.student_args, progress=progress,
-        extra={"predictor": preset.predictor, "loss": {"kind": preset.loss},
+        extra={"predictor": preset.predictor, "loss": {"kind": preset.loss, "target_norm": preset.target_norm},
                "data": {"dataset": "synthetic_physics", "args": _data(preset, seed, preset.train_videos),
                         "val_args": {"seed": seed + 1, "num_videos": preset.val_videos},
                         "latent_cache": str(out_dir / "cache" / "train"),

@@ -175,7 +175,9 @@ class OptimSection:
     """AdamW with a warmup-cosine learning rate (with a floor) and a cosine weight-decay ramp.
 
     Weight decay applies only to weight matrices (see :func:`salt_vla.optim.param_groups`).
-    ``grad_clip <= 0`` disables clipping (the norm is still logged).
+    ``grad_clip <= 0`` disables clipping (the norm is still logged). ``fused``: PyTorch's fused AdamW kernel;
+    ``null`` uses it when every parameter is on CUDA, ``true`` on CPU too (for small models there the optimizer
+    step is 2-4x faster; its rounding differs from the per-parameter loop's), ``false`` never.
     """
 
     lr: float = 3e-4
@@ -188,6 +190,7 @@ class OptimSection:
     eps: float = 1e-8
     grad_clip: float = 1.0
     accumulate: int = 1
+    fused: bool | None = None
 
     def validate(self) -> list[str]:
         problems = []

@@ -95,7 +95,7 @@ class Trainer:
         self.model = wrap_model(model, self.info, "fsdp" if cfg.run.distributed == "fsdp" else "ddp")
         # After wrapping: FSDP replaces the parameters with sharded ones.
         self.optimizer = make_adamw(unwrap(self.model), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
-                                    betas=cfg.optim.betas, eps=cfg.optim.eps)
+                                    betas=cfg.optim.betas, eps=cfg.optim.eps, fused=cfg.optim.fused)
         if cfg.run.compile:
             build.compile_blocks(unwrap(self.model))
         self.params = [p for p in self.model.parameters() if p.requires_grad]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from salt_vla.quickstart import run_quickstart
 from salt_vla.train.metrics import read_metrics
@@ -114,11 +115,19 @@ def test_overwrite_starts_afresh_and_keeps_other_files(toy_copy, capsys):
     out, _ = toy_copy
     (out / "notes.txt").write_text("mine")
     (out / "runs" / "teacher" / "stale").write_text("from the earlier run")
-    report = run_quickstart(out, preset="cpu", overrides=TOY, overwrite=True)
+    # Other settings too: the teacher's own masks and normalised targets reach the stage configurations.
+    tube = {"name": "random_tube", "args": {"ratio": 0.75}}
+    report = run_quickstart(out, preset="cpu", overrides={**TOY, "teacher_masks": tube, "target_norm": "layer_norm"},
+                            overwrite=True)
     assert "reusing" not in capsys.readouterr().out
     assert report["reused"] is False and report["student"]["steps"] == TOY["student_steps"]
     assert not (out / "runs" / "teacher" / "stale").exists()  # the run directories were made anew
     assert (out / "notes.txt").read_text() == "mine"  # what is not the quickstart's own stays
+    teacher, student = (yaml.safe_load((out / "runs" / stage / "config.yaml").read_text()) for stage in ("teacher", "student"))
+    assert teacher["masks"] == tube and student["masks"]["name"] == "multiblock_vjepa"
+    assert student["loss"]["target_norm"] == "layer_norm" and teacher["optim"]["fused"] is student["optim"]["fused"] is True
+    assert teacher["data"]["args"]["physics"] == student["data"]["args"]["physics"] == {"radius": [0.12, 0.2]}
+    assert report["preset_settings"]["physics"] == {"radius": [0.12, 0.2]}
 
 
 def test_other_settings_are_refused_without_overwrite(toy_copy):

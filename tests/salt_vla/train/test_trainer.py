@@ -176,3 +176,17 @@ def test_fit_stops_its_loader_workers_before_returning(tmp_path, tiny_config):
     assert trainer.fit().state.step == 6
     assert multiprocessing.active_children() == []
     assert trainer.train_loader._iterator is None
+
+
+@pytest.mark.parametrize("fused", [None, True])
+def test_optim_fused_chooses_the_cpu_optimizer_kernel_and_both_train(tmp_path, tiny_config, fused):
+    """``optim.fused: null`` keeps the per-parameter loop on CPU (the reference metrics' optimizer); ``true`` runs
+    PyTorch's fused AdamW there (the quickstart's choice: its optimizer step is 2-4x faster at that size)."""
+    config = from_dict(TrainConfig, tiny_config(tmp_path / "run", stage="teacher", optim={"fused": fused},
+                                                run={"steps": 3}))
+    trainer = Trainer(config)
+    assert bool(trainer.optimizer.defaults["fused"]) is bool(fused)
+    before = [p.detach().clone() for p in trainer.params]
+    trainer.fit()
+    assert all(torch.isfinite(p).all() for p in trainer.params)
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.params))
