@@ -87,11 +87,11 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "cpu": Preset(
-        name="cpu", size=48, frames=8, train_videos=1024, val_videos=128, probe_videos=1200,
+        name="cpu", size=48, frames=8, train_videos=1024, val_videos=128, probe_videos=1000,
         student="vit_micro_patch8_t2", student_args={"embed_dim": 96, "depth": 4, "num_heads": 3},
         teacher_args={"embed_dim": 96, "depth": 4, "num_heads": 3},
         decoder={"dim": 64, "depth": 2, "num_heads": 2}, predictor={"dim": 64, "depth": 2, "num_heads": 2},
-        teacher_steps=400, student_steps=800, batch_size=16, num_workers=1,
+        teacher_steps=400, student_steps=720, batch_size=16, num_workers=1,
         teacher_lr=1.5e-3, student_lr=1.5e-3, val_every=200, physics={"radius": (0.12, 0.2)},
     ),
     "gpu": Preset(
