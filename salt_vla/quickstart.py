@@ -317,24 +317,26 @@ def _claims(losses: dict[str, torch.Tensor], probes: dict[str, dict[str, Any]]) 
         "holds": beat.verdict == "positive",
         "statement": (f"The student predicts the teacher's latents better than {trivial_words[trivial_name]}: "
                       f"loss ratio {validation['ratio']:.3f}" if beat.verdict == "positive" else
+                      f"REVERSED: the student predicts the teacher's latents measurably worse than "
+                      f"{trivial_words[trivial_name]} (loss ratio {validation['ratio']:.3f})"
+                      if beat.verdict == "negative" else
                       f"NOT shown: the student does not predict the teacher's latents measurably better than "
                       f"{trivial_words[trivial_name]} (loss ratio {validation['ratio']:.3f})"),
     })
     student = probes["student"]["time_arrow"].scores
-    for other, name, yes, no in (
+    for other, name, yes, worse, neither in (
         ("random_init", "beats the random-init encoder",
          "The trained student tells forward from reversed clips better than the same network at random initialisation",
+         "REVERSED: the trained student tells forward from reversed clips measurably worse than the same network at "
+         "random initialisation",
          "NOT shown: the trained student does not tell forward from reversed clips measurably better than the same "
          "network at random initialisation"),
         ("teacher", "vs the teacher", "The student tells forward from reversed clips better than its teacher",
-         "The student tells forward from reversed clips less well than its teacher")):
+         "The student tells forward from reversed clips less well than its teacher",
+         "No measurable difference between the student and its teacher on the time arrow")):
         difference = paired_difference(student, probes[other]["time_arrow"].scores)
         verdict = difference.verdict
-        if other == "teacher":
-            statement = yes if verdict == "positive" else no if verdict == "negative" else \
-                "No measurable difference between the student and its teacher on the time arrow"
-        else:
-            statement = yes if verdict == "positive" else no
+        statement = {"positive": yes, "negative": worse}.get(verdict, neither)
         claims.append({"claim": name, "measure": f"time-arrow accuracy of the student minus the {other.replace('_', ' ')}"
                        " (paired over held-out videos)", **difference.to_dict(),
                        "holds": verdict == "positive", "statement": statement})

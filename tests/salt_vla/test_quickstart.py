@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from salt_vla.quickstart import run_quickstart
@@ -155,3 +156,31 @@ def test_probe_cli_on_the_student(toy_run, tmp_path):
 def test_unknown_preset_is_refused(tmp_path):
     with pytest.raises(ValueError, match="Unknown quickstart preset 'laptop'; choose one of cpu, gpu"):
         run_quickstart(tmp_path, preset="laptop")
+
+
+def test_each_claim_says_holds_reversed_or_not_shown_as_its_interval_does():
+    """A claim whose interval lies below zero is called reversed in words, not merely 'not shown'."""
+    from types import SimpleNamespace
+
+    from salt_vla.quickstart import _claims
+
+    generator = torch.Generator().manual_seed(0)
+    trivial = 1.0 + 0.01 * torch.rand(200, generator=generator)
+    noise = 0.2 * torch.rand(200, generator=generator)
+
+    def probes(student: torch.Tensor, other: torch.Tensor) -> dict:
+        return {"student": {"time_arrow": SimpleNamespace(scores=student)},
+                "random_init": {"time_arrow": SimpleNamespace(scores=other)},
+                "teacher": {"time_arrow": SimpleNamespace(scores=other)}}
+
+    good, bad = torch.full((200,), 0.9) - noise / 10, torch.full((200,), 0.5) + noise / 10
+    for model, student, other, verdict, opening in (
+            (trivial - 0.1, good, bad, "positive", ("The student", "The trained student", "The student")),
+            (trivial + 0.1, bad, good, "negative", ("REVERSED", "REVERSED", "The student tells forward from reversed "
+                                                                            "clips less well")),
+            (trivial + noise - 0.1, bad + noise - 0.1, bad, "inconclusive", ("NOT shown", "NOT shown", "No measurable"))):
+        losses = {"model": model, "constant": trivial + 1, "per_position": trivial}
+        _, claims = _claims(losses, probes(student, other))
+        assert [c["verdict"] for c in claims] == [verdict] * 3
+        assert [c["holds"] for c in claims] == [verdict == "positive"] * 3
+        assert all(c["statement"].startswith(start) for c, start in zip(claims, opening)), [c["statement"] for c in claims]
