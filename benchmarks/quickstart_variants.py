@@ -59,6 +59,9 @@ def main() -> None:
             summary[name] = {"overrides": overrides, "failed": True}
             continue
         record = json.loads(out.read_text())
+        if record["seeds"] != args.seeds or record["preset"] != args.preset:
+            raise SystemExit(f"{out} holds variant {name!r} for preset {record['preset']!r}, seeds {record['seeds']}, "
+                             f"not {args.preset!r}, {args.seeds}: use another --work, or remove the file to rerun it.")
         figures = record["figures"]
         summary[name] = {
             "overrides": overrides,
