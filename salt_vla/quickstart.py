@@ -308,38 +308,36 @@ def _claims(losses: dict[str, torch.Tensor], probes: dict[str, dict[str, Any]]) 
                   **{f"{key}_loss": float(values.mean()) for key, values in losses.items()},
                   "ratio": float(losses["model"].sum() / trivial.sum())}
     validation["ratio_ci"] = list(_ratio_interval(losses["model"], trivial))
-    claims = []
-    beat = paired_difference(trivial, losses["model"])
     trivial_words = {"constant": "the best constant latent", "per_position": "the best latent per token position"}
-    claims.append({
-        "claim": "beats the trivial predictor", "measure": f"validation loss of {trivial_words[trivial_name]} minus the "
-        "student's (per clip; the stronger of the two trivial predictors)", **beat.to_dict(),
-        "holds": beat.verdict == "positive",
-        "statement": (f"The student predicts the teacher's latents better than {trivial_words[trivial_name]}: "
-                      f"loss ratio {validation['ratio']:.3f}" if beat.verdict == "positive" else
-                      f"REVERSED: the student predicts the teacher's latents measurably worse than "
-                      f"{trivial_words[trivial_name]} (loss ratio {validation['ratio']:.3f})"
-                      if beat.verdict == "negative" else
-                      f"NOT shown: the student does not predict the teacher's latents measurably better than "
-                      f"{trivial_words[trivial_name]} (loss ratio {validation['ratio']:.3f})"),
-    })
+    words, ratio = trivial_words[trivial_name], f"loss ratio {validation['ratio']:.3f}"
+    comparisons = [  # (claim, measure, difference, statement if positive / negative / inconclusive)
+        ("beats the trivial predictor", f"validation loss of {words} minus the student's (per clip; the stronger of "
+         "the two trivial predictors)", paired_difference(trivial, losses["model"]),
+         (f"The student predicts the teacher's latents better than {words}: {ratio}",
+          f"REVERSED: the student predicts the teacher's latents measurably worse than {words} ({ratio})",
+          f"NOT shown: the student does not predict the teacher's latents measurably better than {words} ({ratio})")),
+    ]
     student = probes["student"]["time_arrow"].scores
-    for other, name, yes, worse, neither in (
-        ("random_init", "beats the random-init encoder",
-         "The trained student tells forward from reversed clips better than the same network at random initialisation",
-         "REVERSED: the trained student tells forward from reversed clips measurably worse than the same network at "
-         "random initialisation",
-         "NOT shown: the trained student does not tell forward from reversed clips measurably better than the same "
-         "network at random initialisation"),
-        ("teacher", "vs the teacher", "The student tells forward from reversed clips better than its teacher",
-         "The student tells forward from reversed clips less well than its teacher",
-         "No measurable difference between the student and its teacher on the time arrow")):
-        difference = paired_difference(student, probes[other]["time_arrow"].scores)
-        verdict = difference.verdict
-        statement = {"positive": yes, "negative": worse}.get(verdict, neither)
-        claims.append({"claim": name, "measure": f"time-arrow accuracy of the student minus the {other.replace('_', ' ')}"
-                       " (paired over held-out videos)", **difference.to_dict(),
-                       "holds": verdict == "positive", "statement": statement})
+    for other, name, statements in (
+        ("random_init", "beats the random-init encoder", (
+            "The trained student tells forward from reversed clips better than the same network at random "
+            "initialisation",
+            "REVERSED: the trained student tells forward from reversed clips measurably worse than the same network "
+            "at random initialisation",
+            "NOT shown: the trained student does not tell forward from reversed clips measurably better than the "
+            "same network at random initialisation")),
+        ("teacher", "vs the teacher", (
+            "The student tells forward from reversed clips better than its teacher",
+            "The student tells forward from reversed clips less well than its teacher",
+            "No measurable difference between the student and its teacher on the time arrow"))):
+        comparisons.append((name, f"time-arrow accuracy of the student minus the {other.replace('_', ' ')} (paired "
+                            "over held-out videos)", paired_difference(student, probes[other]["time_arrow"].scores),
+                            statements))
+    claims = []
+    for name, measure, difference, (positive, negative, inconclusive) in comparisons:
+        statement = {"positive": positive, "negative": negative}.get(difference.verdict, inconclusive)
+        claims.append({"claim": name, "measure": measure, **difference.to_dict(),
+                       "holds": difference.verdict == "positive", "statement": statement})
     return validation, claims
 
 
