@@ -9,16 +9,17 @@
 3. caches the frozen teacher's latents for the train and validation clips;
 4. trains a SALT student on the cache (the teacher is never built in this stage);
 5. scores the student on every validation clip against trivial predictors that ignore the clip, and probes
-   the trained student, the same architecture at random initialisation, and the teacher (time-arrow and
-   motion-label probes on held-out videos, with 95% intervals);
+   the trained student, the same architecture at random initialisation, and the teacher (linear time-arrow and
+   motion-label probes on the last 4 blocks' features, held-out videos, 95% intervals);
 6. writes ``report.md``, ``report.json``, loss-curve PNGs and ``student/`` (a checkpoint directory
    ready for ``salt-vla push``).
 
 The report states three claims, each with its margin and the 95% interval of a paired difference (a
 bootstrap over validation clips or held-out probe videos), and says plainly when one does not hold:
 the student beats the trivial predictor (the stronger of the best constant latent and the best latent
-per token position); it beats the random-init encoder on the time-arrow probe (the one probe whose two
-inputs hold the same frames, so only dynamics can solve it); how it compares with its teacher there.
+per token position); it beats the random-init encoder on the motion probes (each held-out video's accuracy
+averaged over the time arrow, whose two inputs hold the same frames so only dynamics can solve it, and the
+speed, vertical-velocity and bounce labels); how it compares with its teacher there.
 Every number in the report is computed by the run; nothing is fixed in advance.
 
 Running it again on a finished directory reuses the results (and says so); an interrupted run resumes
@@ -53,7 +54,8 @@ class Preset:
     teacher's latents before the student's loss. ``physics`` overrides :class:`~salt_vla.data.physics.PhysicsConfig`
     fields of every split. ``probe_labels`` are names of :data:`PROBE_LABELS`; the time-arrow probe always runs.
     ``probe_test_fraction`` of the ``probe_videos`` are held out for testing; ``probe_bins`` is the probes'
-    ``spatial_bins``.
+    ``spatial_bins``; ``probe_layers`` how many of the encoders' last blocks the linear probes read, side by side
+    (I-JEPA's protocol; a SALT student's last block is shaped for its predictor, earlier ones keep more).
     """
 
     name: str
@@ -83,6 +85,7 @@ class Preset:
     probe_labels: tuple[str, ...] = ("speed", "vertical", "bounces")
     probe_test_fraction: float = 0.5
     probe_bins: int = 1
+    probe_layers: int = 4
 
 
 PRESETS: dict[str, Preset] = {
@@ -111,6 +114,9 @@ PROBE_LABELS: dict[str, str] = {
     "num_balls": "number of balls (1-3): appearance, not motion",
 }
 """Probe labels the quickstart can use, derived from :mod:`salt_vla.data.synthetic`'s per-clip labels."""
+
+MOTION_PROBES = ("time_arrow", "speed", "vertical", "bounces", "direction")
+"""The probes whose answer lies in the motion; claims 2 and 3 average each held-out video's score over those run."""
 
 ARTEFACTS = ("report.md", "report.json", "teacher_loss.png", "student_loss.png", "quickstart.json")
 ARTEFACT_DIRS = ("runs", "cache", "student")
@@ -179,7 +185,8 @@ def _probe_all(encoders: dict[str, Callable[[torch.Tensor], torch.Tensor]], clip
     from salt_vla.probes import probe_suite
 
     return {name: probe_suite(encoder, clips, labels, test_fraction=preset.probe_test_fraction,
-                              spatial_bins=preset.probe_bins, device=device, progress=progress, desc=name)
+                              spatial_bins=preset.probe_bins, layers=preset.probe_layers, device=device,
+                              progress=progress, desc=name)
             for name, encoder in encoders.items()}
 
 
@@ -317,22 +324,28 @@ def _claims(losses: dict[str, torch.Tensor], probes: dict[str, dict[str, Any]]) 
           f"REVERSED: the student predicts the teacher's latents measurably worse than {words} ({ratio})",
           f"NOT shown: the student does not predict the teacher's latents measurably better than {words} ({ratio})")),
     ]
-    student = probes["student"]["time_arrow"].scores
+    motion = [key for key in probes["student"] if key in MOTION_PROBES]
+    named = ", ".join(key.replace("_", " ") for key in motion)
+
+    def motion_score(encoder: str) -> torch.Tensor:
+        """Each held-out video's score averaged over the motion probes: ``[V]``."""
+        return torch.stack([probes[encoder][key].scores for key in motion]).mean(0)
+
     for other, name, statements in (
         ("random_init", "beats the random-init encoder", (
-            "The trained student tells forward from reversed clips better than the same network at random "
+            f"The trained student reads the clips' motion ({named}) better than the same network at random "
             "initialisation",
-            "REVERSED: the trained student tells forward from reversed clips measurably worse than the same network "
+            f"REVERSED: the trained student reads the clips' motion ({named}) measurably worse than the same network "
             "at random initialisation",
-            "NOT shown: the trained student does not tell forward from reversed clips measurably better than the "
+            f"NOT shown: the trained student does not read the clips' motion ({named}) measurably better than the "
             "same network at random initialisation")),
         ("teacher", "vs the teacher", (
-            "The student tells forward from reversed clips better than its teacher",
-            "The student tells forward from reversed clips less well than its teacher",
-            "No measurable difference between the student and its teacher on the time arrow"))):
-        comparisons.append((name, f"time-arrow accuracy of the student minus the {other.replace('_', ' ')} (paired "
-                            "over held-out videos)", paired_difference(student, probes[other]["time_arrow"].scores),
-                            statements))
+            f"The student reads the clips' motion ({named}) better than its teacher",
+            f"The student reads the clips' motion ({named}) less well than its teacher",
+            "No measurable difference between the student and its teacher on the motion probes"))):
+        comparisons.append((name, f"mean accuracy over the motion probes ({named}) of the student minus the "
+                            f"{other.replace('_', ' ')} (paired over held-out videos)",
+                            paired_difference(motion_score("student"), motion_score(other)), statements))
     claims = []
     for name, measure, difference, (positive, negative, inconclusive) in comparisons:
         statement = {"positive": positive, "negative": negative}.get(difference.verdict, inconclusive)
@@ -393,6 +406,13 @@ def _one_draw(preset: str) -> str:
     found = SEED_CHECKS.get(preset, "this preset has not been run over several seeds")
     return (f"This report is one seed, one draw: {found}. `python benchmarks/quickstart_seeds.py --preset {preset}` "
             "runs three seeds and says whether they agree; see docs/quickstart.md, \"Across seeds and installs\".")
+
+
+def _features_words(probe_set: dict[str, Any]) -> str:
+    layers, bins = probe_set.get("layers", 1), probe_set.get("spatial_bins", 1)
+    blocks = "the last block's tokens" if layers == 1 else f"the last {layers} blocks' tokens side by side"
+    where = "the whole frame" if bins == 1 else f"each of {bins}x{bins} regions"
+    return f"{blocks}, averaged over {where} per token frame"
 
 
 def _markdown(report: dict[str, Any]) -> str:
@@ -458,7 +478,8 @@ def _markdown(report: dict[str, Any]) -> str:
         "## Probes (linear, frozen features, held-out videos)",
         "",
         f"{report['probe_set']['videos']} probe videos, {report['probe_set']['test_videos']} held out for testing. "
-        "Accuracy (95% Wilson interval over test videos); differences are paired over the same videos (bootstrap).",
+        f"Features: {_features_words(report['probe_set'])}. Accuracy (95% Wilson interval over test videos); "
+        "differences are paired over the same videos (bootstrap).",
         "",
         "| | " + " | ".join(k.replace("_", " ") for k in keys) + " |",
         "|---|" + "---|" * len(keys),
@@ -470,6 +491,17 @@ def _markdown(report: dict[str, Any]) -> str:
         "The student checkpoint is in `student/` (push it with `salt-vla push student/ <org>/<name>`).",
         "",
     ])
+
+
+def _check_probe_layers(preset: Preset) -> None:
+    """Refuse, before any training, probe layers that the student or the teacher does not have."""
+    from salt_vla.models.video_vit import video_vit_config
+
+    for role, args in (("student", preset.student_args), ("teacher", preset.teacher_args)):
+        depth = video_vit_config(preset.student, **args).depth
+        if not 1 <= preset.probe_layers <= depth:
+            raise ValueError(f"probe_layers={preset.probe_layers}, but the {role} ({preset.student} with {args}) has "
+                             f"{depth} block(s); set probe_layers between 1 and {depth}.")
 
 
 def _settings(preset: Preset, seed: int) -> dict[str, Any]:
@@ -520,6 +552,7 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
     unknown = [name for name in preset.probe_labels if name not in PROBE_LABELS]
     if unknown:
         raise ValueError(f"Unknown probe label(s) {unknown}; choose from {', '.join(PROBE_LABELS)}.")
+    _check_probe_layers(preset)
     out_dir = Path(out_dir)
     started, cpu_started, seconds = time.perf_counter(), _cpu_seconds(), {}
 
@@ -614,7 +647,7 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
         "student": {"steps": stage2.state.step, "train": stage2.train_metrics, "validation": stage2.val_metrics},
         "validation_per_clip": validation,
         "probe_set": {"videos": preset.probe_videos, "test_videos": probes["student"]["time_arrow"]["num_test"],
-                      "spatial_bins": preset.probe_bins, "labels": {k: PROBE_LABELS[k] for k in preset.probe_labels},
+                      "spatial_bins": preset.probe_bins, "layers": preset.probe_layers, "labels": {k: PROBE_LABELS[k] for k in preset.probe_labels},
                       "label_counts": {k: torch.bincount(v).tolist() for k, v in labels.items()}},
         "probes": probes,
         "comparisons": comparisons,

@@ -50,8 +50,11 @@ def quickstart_command(out_dir: Path, preset: str, seed: int, overwrite: bool) -
                    "probe on the token map, learning rate x weight decay chosen on a validation split (50/20/30).")
 @click.option("--feature-cache", type=click.Path(file_okay=False, path_type=Path),
               help="attentive: keep the encoder's token maps here and reuse them on the next call.")
+@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="linear: features from the last N blocks side by side (I-JEPA's linear-probe protocol; the "
+                   "quickstart uses 4).")
 def probe_command(checkpoint: str, dataset: str, dataset_args: tuple[str, ...], videos: int, labels: tuple[str, ...],
-                  device: str, out_file: Path | None, kind: str, feature_cache: Path | None) -> None:
+                  device: str, out_file: Path | None, kind: str, feature_cache: Path | None, layers: int) -> None:
     """Time-arrow and label probes of a frozen encoder CHECKPOINT (student, or stage-1 teacher directory)."""
     import yaml
 
@@ -68,6 +71,8 @@ def probe_command(checkpoint: str, dataset: str, dataset_args: tuple[str, ...], 
         if not sep:
             raise click.UsageError(f"--dataset-arg {item!r}: expected KEY=VALUE.")
         kwargs[key] = yaml.safe_load(value)
+    if kind == "attentive" and layers != 1:
+        raise click.UsageError(f"--layers {layers} applies to --kind linear; the attentive probe reads the last block.")
     model = from_pretrained(checkpoint)
     encoder = model.encoder if isinstance(model, PixelMAE) else model
     torch_device = pick_device(device)
@@ -87,8 +92,9 @@ def probe_command(checkpoint: str, dataset: str, dataset_args: tuple[str, ...], 
             results[key] = attentive_label_probe(encoder, clips, values, name=key, **cache).to_dict()
     else:
         results = {key: result.to_dict() for key, result in
-                   probe_suite(encoder, clips, label_values, device=torch_device, progress=True).items()}
-    text = json.dumps({"checkpoint": checkpoint, "dataset": dataset, "kind": kind, "probes": results}, indent=2)
+                   probe_suite(encoder, clips, label_values, device=torch_device, layers=layers, progress=True).items()}
+    text = json.dumps({"checkpoint": checkpoint, "dataset": dataset, "kind": kind, "layers": layers, "probes": results},
+                      indent=2)
     click.echo(text)
     if out_file:
         atomic_write_json(out_file, json.loads(text))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +28,9 @@ from salt_vla.data.base import FrameSource, Label, VideoDataset
 from salt_vla.data.physics import PhysicsConfig, Trajectory, render, simulate
 from salt_vla.data.seeding import VIDEO, derive_seed
 from salt_vla.data.views import VideoInfo, ViewParams, ViewSampler, as_size
+
+TRAJECTORY_MEMO = 4096
+"""Trajectories each copy of a :class:`SyntheticPhysicsDataset` remembers (a few KB each)."""
 
 
 class _Simulation:
@@ -103,10 +107,29 @@ class SyntheticPhysicsDataset(VideoDataset):
         return self.num_videos
 
     def trajectory(self, index: int) -> Trajectory:
-        """The simulated motion of video ``index``."""
+        """The simulated motion of video ``index`` (read-only arrays).
+
+        Simulating is about a third of making a clip, and a training run asks for each video once per epoch: each copy
+        of the dataset (one per loader worker, kept across epochs) remembers its last :data:`TRAJECTORY_MEMO`
+        trajectories. A trajectory depends only on the seed and the index, so remembering it changes no clip.
+        """
         self._check_index(index)
+        memo = self.__dict__.setdefault("_trajectories", OrderedDict())
+        if index in memo:
+            memo.move_to_end(index)
+            return memo[index]
         rng = np.random.default_rng(derive_seed(VIDEO, self.seed, index))
-        return simulate(rng, self.physics, self.video_frames, self.fps)
+        trajectory = simulate(rng, self.physics, self.video_frames, self.fps)
+        for array in (trajectory.position, trajectory.velocity, trajectory.bounces, trajectory.radius, trajectory.color):
+            array.setflags(write=False)
+        memo[index] = trajectory
+        if len(memo) > TRAJECTORY_MEMO:
+            memo.popitem(last=False)
+        return trajectory
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (for spawned workers) without the remembered trajectories: each copy fills its own."""
+        return {key: value for key, value in self.__dict__.items() if key != "_trajectories"}
 
     @contextmanager
     def open_source(self, index: int) -> Iterator[FrameSource]:

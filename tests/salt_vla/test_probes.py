@@ -187,3 +187,33 @@ def test_a_continuous_label_must_be_binned_first():
     with pytest.raises(ValueError, match="'speed' is continuous; bin it"):
         label_probe(lambda video: video.float().mean(dim=(1, 3, 4)).unsqueeze(1), _moving_bar_clips(20),
                     torch.linspace(0, 1, 20), name="speed")
+
+
+def test_layers_read_the_last_blocks_side_by_side_and_one_layer_is_the_plain_output():
+    from salt_vla.models import VideoViT
+
+    torch.manual_seed(0)
+    encoder = VideoViT(embed_dim=24, depth=3, num_heads=2, num_frames=4, img_size=16, patch_size=8, tubelet_size=2)
+    clips = torch.randint(0, 256, (5, 3, 4, 16, 16), dtype=torch.uint8)
+    plain = pooled_features(encoder, clips)
+    assert torch.equal(pooled_features(encoder, clips, layers=1), plain)
+    two = pooled_features(encoder, clips, layers=2)  # [M, t' * 2D]: per token frame, block -2 then block -1
+    assert two.shape == (5, 2 * 2 * 24)
+    per_frame = two.reshape(5, 2, 2 * 24)
+    torch.testing.assert_close(per_frame[..., 24:].flatten(1), plain)  # the last block through the final norm
+    with torch.no_grad():
+        second_last = encoder.forward_intermediates(clips, [-2], norm=True)[0]
+    torch.testing.assert_close(per_frame[..., :24], second_last.reshape(5, 2, 4, 24).mean(2))
+
+
+def test_layers_beyond_the_encoder_or_without_intermediates_are_refused():
+    from salt_vla.models import VideoViT
+
+    encoder = VideoViT(embed_dim=24, depth=2, num_heads=2, num_frames=4, img_size=16, patch_size=8, tubelet_size=2)
+    clips = torch.randint(0, 256, (2, 3, 4, 16, 16), dtype=torch.uint8)
+    with pytest.raises(ValueError, match="layers=3 but the encoder has 2 blocks; use at most 2"):
+        pooled_features(encoder, clips, layers=3)
+    with pytest.raises(ValueError, match="layers must be >= 1; got 0"):
+        pooled_features(encoder, clips, layers=0)
+    with pytest.raises(ValueError, match="needs an encoder with forward_intermediates"):
+        pooled_features(lambda video: video.flatten(2).transpose(1, 2).float(), clips, layers=2)

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,10 +16,12 @@ import yaml
 from salt_vla.quickstart import run_quickstart
 from salt_vla.train.metrics import read_metrics
 
+ROOT = Path(__file__).resolve().parents[2]
+
 TOY = {"size": 32, "frames": 4, "train_videos": 32, "val_videos": 16, "probe_videos": 24, "teacher_steps": 6,
        "student_steps": 6, "batch_size": 4, "num_workers": 0, "val_every": 3,
-       "student_args": {"embed_dim": 48, "depth": 1, "num_heads": 3},
-       "teacher_args": {"embed_dim": 48, "depth": 1, "num_heads": 3},
+       "student_args": {"embed_dim": 48, "depth": 2, "num_heads": 3},
+       "teacher_args": {"embed_dim": 48, "depth": 2, "num_heads": 3}, "probe_layers": 2,
        "decoder": {"dim": 32, "depth": 1, "num_heads": 2}, "predictor": {"dim": 32, "depth": 1, "num_heads": 2}}
 
 
@@ -153,6 +156,20 @@ def test_probe_cli_on_the_student(toy_run, tmp_path):
     assert all(0 <= p["ci_low"] <= p["accuracy"] <= p["ci_high"] <= 1 for p in probes.values())
 
 
+def test_probe_layers_the_models_lack_are_refused_before_any_training(tmp_path):
+    with pytest.raises(ValueError, match=r"probe_layers=3, but the student .* has 2 block\(s\); set probe_layers "
+                                         r"between 1 and 2"):
+        run_quickstart(tmp_path, preset="cpu", overrides={**TOY, "probe_layers": 3}, progress=False)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_probes_read_the_preset_layers_and_the_report_says_so(toy_run):
+    out, report = toy_run
+    assert report["probe_set"]["layers"] == 2
+    assert "Features: the last 2 blocks' tokens side by side, averaged over the whole frame per token frame" in \
+        (out / "report.md").read_text()
+
+
 def test_unknown_preset_is_refused(tmp_path):
     with pytest.raises(ValueError, match="Unknown quickstart preset 'laptop'; choose one of cpu, gpu"):
         run_quickstart(tmp_path, preset="laptop")
@@ -176,11 +193,53 @@ def test_each_claim_says_holds_reversed_or_not_shown_as_its_interval_does():
     good, bad = torch.full((200,), 0.9) - noise / 10, torch.full((200,), 0.5) + noise / 10
     for model, student, other, verdict, opening in (
             (trivial - 0.1, good, bad, "positive", ("The student", "The trained student", "The student")),
-            (trivial + 0.1, bad, good, "negative", ("REVERSED", "REVERSED", "The student tells forward from reversed "
-                                                                            "clips less well")),
+            (trivial + 0.1, bad, good, "negative", ("REVERSED", "REVERSED", "The student reads the clips' motion "
+                                                                            "(time arrow) less well")),
             (trivial + noise - 0.1, bad + noise - 0.1, bad, "inconclusive", ("NOT shown", "NOT shown", "No measurable"))):
         losses = {"model": model, "constant": trivial + 1, "per_position": trivial}
         _, claims = _claims(losses, probes(student, other))
         assert [c["verdict"] for c in claims] == [verdict] * 3
         assert [c["holds"] for c in claims] == [verdict == "positive"] * 3
         assert all(c["statement"].startswith(start) for c, start in zip(claims, opening)), [c["statement"] for c in claims]
+
+
+def test_the_motion_claims_average_each_video_over_the_motion_probes_only():
+    """Claims 2 and 3 pair each held-out video's mean score over the motion probes; appearance (num_balls) is out."""
+    from types import SimpleNamespace
+
+    from salt_vla.quickstart import _claims
+
+    generator = torch.Generator().manual_seed(1)
+    videos = 300
+    scores = {name: {key: torch.rand(videos, generator=generator).round() for key in
+                     ("time_arrow", "speed", "bounces", "num_balls")} for name in ("student", "random_init", "teacher")}
+    scores["student"]["num_balls"] = torch.zeros(videos)  # far worse on appearance: must not count
+    probes = {name: {key: SimpleNamespace(scores=values) for key, values in per.items()} for name, per in scores.items()}
+    losses = {"model": torch.ones(videos), "constant": torch.ones(videos) * 2, "per_position": torch.ones(videos) * 2}
+    _, claims = _claims(losses, probes)
+    for claim, other in zip(claims[1:], ("random_init", "teacher")):
+        expected = sum(float((scores["student"][k] - scores[other][k]).mean()) for k in ("time_arrow", "speed", "bounces")) / 3
+        assert claim["mean"] == pytest.approx(expected)
+        assert claim["num_examples"] == videos
+        assert "(time arrow, speed, bounces)" in claim["measure"] and "num balls" not in claim["measure"]
+
+
+def test_probe_readouts_benchmark_rebuilds_the_runs_probes_and_claims(toy_run, tmp_path):
+    """benchmarks/probe_readouts.py re-probes a finished directory: at the run's own layers it finds the report's
+    accuracies and claims exactly (same clips, labels, encoders and split), and it never writes into the run."""
+    out, report = toy_run
+    before = sorted((path, path.stat().st_mtime_ns) for path in out.rglob("*"))
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "probe_readouts.py"), str(out), "--layers",
+                             "1", "2", "--out", str(tmp_path / "readouts.json")], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = json.loads((tmp_path / "readouts.json").read_text())["figures"]["per_run"][0]
+    assert set(run["layers"]) == {"1", "2"} and run["seed"] == 0
+    at_run_layers = run["layers"]["2"]
+    for encoder, probes in report["probes"].items():
+        assert at_run_layers["accuracy"][encoder] == {key: probe["accuracy"] for key, probe in probes.items()}
+    claims = {claim["claim"]: claim for claim in report["claims"]}
+    assert at_run_layers["motion_claim"]["random_init"]["mean"] == pytest.approx(
+        claims["beats the random-init encoder"]["mean"])
+    assert at_run_layers["motion_claim"]["teacher"]["mean"] == pytest.approx(claims["vs the teacher"]["mean"])
+    assert sorted((path, path.stat().st_mtime_ns) for path in out.rglob("*")) == before
