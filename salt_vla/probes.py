@@ -13,7 +13,7 @@ linear classifier no way to compare early and late moments, which is exactly wha
 needs. ``spatial_bins=s`` averages over an ``s x s`` grid of regions instead of the whole frame
 (``[t' * s * s * D]``), keeping coarse position. ``layers=k`` reads the outputs of the last ``k`` blocks,
 each through the encoder's final norm, concatenated along the channels (``D`` becomes ``k * D``): the
-linear-probe protocol of I-JEPA and data2vec, for encoders with ``forward_intermediates``; ``layers=1``
+linear-probe protocol of DINO and DINOv2 (their last 4 blocks), for encoders with ``forward_intermediates``; ``layers=1``
 is the encoder's plain output. Encoders without a ``grid`` method are mean-pooled over all tokens. The classifier is multinomial logistic regression with L2, fitted by L-BFGS
 (deterministic). The L2 strength is chosen per encoder and probe by cross-validation on the training
 videos (from :data:`WEIGHT_DECAYS`): one fixed strength under-fits one encoder's features and suits

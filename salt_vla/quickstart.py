@@ -55,7 +55,7 @@ class Preset:
     fields of every split. ``probe_labels`` are names of :data:`PROBE_LABELS`; the time-arrow probe always runs.
     ``probe_test_fraction`` of the ``probe_videos`` are held out for testing; ``probe_bins`` is the probes'
     ``spatial_bins``; ``probe_layers`` how many of the encoders' last blocks the linear probes read, side by side
-    (I-JEPA's protocol; a SALT student's last block is shaped for its predictor, earlier ones keep more).
+    (DINO's linear-probe protocol; a SALT student's last block is shaped for its predictor, earlier ones keep more).
     """
 
     name: str

@@ -51,7 +51,7 @@ def quickstart_command(out_dir: Path, preset: str, seed: int, overwrite: bool) -
 @click.option("--feature-cache", type=click.Path(file_okay=False, path_type=Path),
               help="attentive: keep the encoder's token maps here and reuse them on the next call.")
 @click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="linear: features from the last N blocks side by side (I-JEPA's linear-probe protocol; the "
+              help="linear: features from the last N blocks side by side (DINO's linear-probe protocol; the "
                    "quickstart uses 4).")
 def probe_command(checkpoint: str, dataset: str, dataset_args: tuple[str, ...], videos: int, labels: tuple[str, ...],
                   device: str, out_file: Path | None, kind: str, feature_cache: Path | None, layers: int) -> None:
