@@ -349,9 +349,23 @@ def _claims(losses: dict[str, torch.Tensor], probes: dict[str, dict[str, Any]]) 
     claims = []
     for name, measure, difference, (positive, negative, inconclusive) in comparisons:
         statement = {"positive": positive, "negative": negative}.get(difference.verdict, inconclusive)
+        outcomes = OUTCOMES.get(name, OUTCOMES[None])
         claims.append({"claim": name, "measure": measure, **difference.to_dict(),
-                       "holds": difference.verdict == "positive", "statement": statement})
+                       "holds": difference.verdict == "positive", "outcome": outcomes[difference.verdict],
+                       "statement": statement})
     return validation, claims
+
+
+OUTCOMES: dict[str | None, dict[str, str]] = {
+    None: {"positive": "holds", "negative": "reversed", "inconclusive": "not shown"},
+    "vs the teacher": {"positive": "student better", "negative": "teacher better", "inconclusive": "no difference"},
+}
+"""A claim's verdict in a few words (``None``: every claim that states a direction)."""
+
+
+def claim_outcome(claim: dict[str, Any]) -> str:
+    """The few words for a claim of ``report.json`` (reports written before ``outcome`` existed included)."""
+    return claim.get("outcome") or OUTCOMES.get(claim["claim"], OUTCOMES[None])[claim["verdict"]]
 
 
 def _curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -414,6 +428,11 @@ def _features_words(probe_set: dict[str, Any]) -> str:
     return f"{blocks}, averaged over {where} per token frame"
 
 
+def _verdict_cell(claim: dict[str, Any]) -> str:
+    outcome = claim_outcome(claim)
+    return f"**{outcome}**" if claim["verdict"] != "inconclusive" else outcome
+
+
 def _markdown(report: dict[str, Any]) -> str:
     probes, comparisons = report["probes"], report["comparisons"]
     val, per_clip = report["student"]["validation"], report["validation_per_clip"]
@@ -430,7 +449,7 @@ def _markdown(report: dict[str, Any]) -> str:
     rows.append("| chance (majority class) | " + " | ".join(f"{probes['student'][k]['chance']:.3f}" for k in keys) + " |")
     rows.append("| test videos | " + " | ".join(str(probes['student'][k]['num_test']) for k in keys) + " |")
     claims = [f"| {c['claim']} | {c['mean']:+.4f} | {_interval((c['ci_low'], c['ci_high']), 4)} | "
-              f"{'**holds**' if c['holds'] else ('reversed' if c['verdict'] == 'negative' else 'not shown')} |"
+              f"{_verdict_cell(c)} |"
               for c in report["claims"]]
     statements = [f"- {c['statement']}." for c in report["claims"]]
     labels = report["probe_set"]["labels"]

@@ -20,15 +20,14 @@ import click
 def quickstart_command(out_dir: Path, preset: str, seed: int, overwrite: bool) -> None:
     """Generate synthetic physics videos, train a pixel teacher, cache its latents, train a SALT student on the
     cache, probe it, and write DIR/report.md with each claim, its margin and 95% interval. No download, no GPU."""
-    from salt_vla.quickstart import run_quickstart
+    from salt_vla.quickstart import claim_outcome, run_quickstart
 
     try:
         report = run_quickstart(out_dir, preset=preset, seed=seed, overwrite=overwrite)
     except FileExistsError as error:
         raise click.ClickException(str(error)) from error
     for claim in report["claims"]:
-        verdict = "holds" if claim["holds"] else "reversed" if claim["verdict"] == "negative" else "not shown"
-        click.echo(f"{claim['claim']}: {verdict} (margin {claim['mean']:+.4f}, 95% interval "
+        click.echo(f"{claim['claim']}: {claim_outcome(claim)} (margin {claim['mean']:+.4f}, 95% interval "
                    f"[{claim['ci_low']:+.4f}, {claim['ci_high']:+.4f}])")
     if report.get("reused"):
         click.echo("(results of the finished run already in this directory; --overwrite starts afresh)")

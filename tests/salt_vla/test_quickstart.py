@@ -179,7 +179,7 @@ def test_each_claim_says_holds_reversed_or_not_shown_as_its_interval_does():
     """A claim whose interval lies below zero is called reversed in words, not merely 'not shown'."""
     from types import SimpleNamespace
 
-    from salt_vla.quickstart import _claims
+    from salt_vla.quickstart import _claims, claim_outcome
 
     generator = torch.Generator().manual_seed(0)
     trivial = 1.0 + 0.01 * torch.rand(200, generator=generator)
@@ -200,6 +200,11 @@ def test_each_claim_says_holds_reversed_or_not_shown_as_its_interval_does():
         _, claims = _claims(losses, probes(student, other))
         assert [c["verdict"] for c in claims] == [verdict] * 3
         assert [c["holds"] for c in claims] == [verdict == "positive"] * 3
+        words = {"positive": ("holds", "student better"), "negative": ("reversed", "teacher better"),
+                 "inconclusive": ("not shown", "no difference")}[verdict]
+        assert [c["outcome"] for c in claims] == [words[0], words[0], words[1]]
+        assert [claim_outcome({k: v for k, v in c.items() if k != "outcome"}) for c in claims] == \
+            [c["outcome"] for c in claims]  # a report written before `outcome` existed reads the same
         assert all(c["statement"].startswith(start) for c, start in zip(claims, opening)), [c["statement"] for c in claims]
 
 
