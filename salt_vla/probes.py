@@ -11,11 +11,12 @@ Features are the encoder's tokens averaged over space within each token frame an
 time (``[t' * D]``), standardised on the training split: averaging over time as well would leave a
 linear classifier no way to compare early and late moments, which is exactly what the arrow of time
 needs. ``spatial_bins=s`` averages over an ``s x s`` grid of regions instead of the whole frame
-(``[t' * s * s * D]``), keeping coarse position. ``layers=k`` reads the outputs of the last ``k`` blocks,
-each through the encoder's final norm, concatenated along the channels (``D`` becomes ``k * D``): the
-linear-probe protocol of DINO and DINOv2 (their last 4 blocks), for encoders with ``forward_intermediates``; ``layers=1``
-is the encoder's plain output. Encoders without a ``grid`` method are mean-pooled over all tokens. The classifier is multinomial logistic regression with L2, fitted by L-BFGS
-(deterministic). The L2 strength is chosen per encoder and probe by cross-validation on the training
+(``[t' * s * s * D]``), keeping coarse position. ``layers=k`` reads the outputs of the last ``k``
+blocks, each through the encoder's final norm, concatenated along the channels (``D`` becomes
+``k * D``): the linear-probe protocol of DINO and DINOv2 (their last 4 blocks), for encoders with
+``forward_intermediates``; ``layers=1`` is the encoder's plain output. Encoders without a ``grid``
+method are mean-pooled over all tokens. The classifier is multinomial logistic regression with L2,
+fitted by L-BFGS in float32 (deterministic). The L2 strength is chosen per encoder and probe by cross-validation on the training
 videos (from :data:`WEIGHT_DECAYS`): one fixed strength under-fits one encoder's features and suits
 another's, which biases exactly the comparisons the probes are for. Train and test splits are by
 video, so both directions of a clip always land on the same side (also inside the cross-validation).
