@@ -238,7 +238,7 @@ class Trainer:
         best = self.checkpoint_dir / "best"
         result = TrainResult(self.out_dir, state, self.checkpoint_dir / "last", best if best.exists() else None,
                              train_metrics, val_metrics, self.learning)
-        if self.info.is_main:
+        if self.info.is_main and train_metrics:  # a call on a finished run trains nothing and keeps its summary
             write_summary(self.out_dir, self.task.name, state, train_metrics, val_metrics, self.learning)
         return result
 

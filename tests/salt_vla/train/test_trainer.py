@@ -44,6 +44,18 @@ def test_stage1_teacher_trains_and_checkpoints(tmp_path, tiny_config):
     assert summary["steps"] == 6 and "train/loss" in summary["train"]
 
 
+def test_training_a_finished_run_again_trains_nothing_and_keeps_its_summary(tmp_path, tiny_config):
+    config = from_dict(TrainConfig, tiny_config(tmp_path / "done", stage="teacher"))
+    train(config)
+    summary = (tmp_path / "done" / "summary.json").read_text()
+    metrics = (tmp_path / "done" / "metrics.jsonl").read_text()
+    again = train(config)
+    assert again.state.step == 6 and again.train_metrics == {}
+    assert (tmp_path / "done" / "summary.json").read_text() == summary  # the finished run's metrics, not empty ones
+    assert "train/loss" in json.loads(summary)["train"]
+    assert (tmp_path / "done" / "metrics.jsonl").read_text() == metrics
+
+
 def test_resume_after_kill_9_continues_the_same_loss_sequence(tmp_path, tiny_config, teacher_dir):
     config = tiny_config(tmp_path / "full", teacher={"name": "checkpoint", "args": {"pretrained": str(teacher_dir)}},
                          run={"steps": 8, "checkpoint_every": 4})
