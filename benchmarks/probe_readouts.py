@@ -38,11 +38,10 @@ def _preset(settings: dict[str, Any]) -> Any:
 
 def _encoders(run: Path, seed: int, device: torch.device) -> dict[str, torch.nn.Module]:
     from salt_vla import hub
-    from salt_vla.models import VideoViT
+    from salt_vla.quickstart import random_init_like
 
     student = hub.from_pretrained(run / "student")
-    torch.manual_seed(seed)  # as the quickstart builds its random-init encoder
-    random_init = VideoViT(student.config)
+    random_init = random_init_like(student, seed)
     teacher = hub.from_pretrained(run / "runs" / "teacher" / "checkpoints" / "last" / "teacher").encoder
     return {name: model.to(device) for name, model in
             (("student", student), ("random_init", random_init), ("teacher", teacher))}
@@ -50,34 +49,27 @@ def _encoders(run: Path, seed: int, device: torch.device) -> dict[str, torch.nn.
 
 def probe_run(run: Path, layers: list[int], device: torch.device) -> dict[str, Any]:
     """Every probe of the three encoders of one quickstart directory, for each number of blocks in ``layers``."""
-    import salt_vla
     from salt_vla.probes import paired_difference, probe_suite
-    from salt_vla.quickstart import MOTION_PROBES, _data, _raw_labels, probe_labels
+    from salt_vla.quickstart import motion_score, probe_inputs
 
     if not (run / "report.json").is_file():
         raise SystemExit(f"{run} holds no finished quickstart run (no report.json).")
     settings = json.loads((run / "quickstart.json").read_text())
     preset, seed = _preset(settings), settings["seed"]
-    probe_set = salt_vla.create_dataset("synthetic_physics", **_data(preset, seed + 2, preset.probe_videos))
-    clips, raw = _raw_labels(probe_set, preset.probe_videos)
-    labels = probe_labels(raw, preset.probe_labels)
+    clips, labels = probe_inputs(preset, seed)
     encoders = _encoders(run, seed, device)
     rows = {}
     for k in layers:
         results = {name: probe_suite(encoder, clips, labels, test_fraction=preset.probe_test_fraction,
                                      spatial_bins=preset.probe_bins, layers=k, device=device)
                    for name, encoder in encoders.items()}
-        motion = [key for key in results["student"] if key in MOTION_PROBES]
-
-        def motion_score(name: str, results: dict = results, motion: list = motion) -> torch.Tensor:
-            return torch.stack([results[name][key].scores for key in motion]).mean(0)
-
         rows[str(k)] = {
             "accuracy": {name: {key: r.accuracy for key, r in per.items()} for name, per in results.items()},
             "student_minus": {other: {key: paired_difference(results["student"][key].scores,
                                                              results[other][key].scores).to_dict()
                                       for key in results["student"]} for other in ("random_init", "teacher")},
-            "motion_claim": {other: paired_difference(motion_score("student"), motion_score(other)).to_dict()
+            "motion_claim": {other: paired_difference(motion_score(results["student"]),
+                                                      motion_score(results[other])).to_dict()
                              for other in ("random_init", "teacher")},
         }
         claim = rows[str(k)]["motion_claim"]["random_init"]

@@ -180,6 +180,26 @@ def _raw_labels(dataset: Any, count: int) -> tuple[torch.Tensor, dict[str, torch
     return torch.stack([item["video"] for item in items]), labels
 
 
+def probe_inputs(preset: Preset, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The probe clips ``[M, 3, T, H, W]`` (data seed ``seed + 2``) and their integer labels ``{name: [M]}``."""
+    probe_set = salt_vla.create_dataset("synthetic_physics", **_data(preset, seed + 2, preset.probe_videos))
+    clips, raw = _raw_labels(probe_set, preset.probe_videos)
+    return clips, probe_labels(raw, preset.probe_labels)
+
+
+def random_init_like(student: Any, seed: int) -> Any:
+    """The student's architecture at random initialisation, drawn from ``seed`` (the claims' baseline)."""
+    from salt_vla.models import VideoViT
+
+    torch.manual_seed(seed)
+    return VideoViT(student.config)
+
+
+def motion_score(results: dict[str, Any]) -> torch.Tensor:
+    """One encoder's probe results -> each held-out video's score averaged over the :data:`MOTION_PROBES` run: ``[V]``."""
+    return torch.stack([result.scores for key, result in results.items() if key in MOTION_PROBES]).mean(0)
+
+
 def _probe_all(encoders: dict[str, Callable[[torch.Tensor], torch.Tensor]], clips: torch.Tensor,
                labels: dict[str, torch.Tensor], preset: Preset, device: torch.device, progress: bool) -> dict[str, Any]:
     from salt_vla.probes import probe_suite
@@ -327,10 +347,6 @@ def _claims(losses: dict[str, torch.Tensor], probes: dict[str, dict[str, Any]]) 
     motion = [key for key in probes["student"] if key in MOTION_PROBES]
     named = ", ".join(key.replace("_", " ") for key in motion)
 
-    def motion_score(encoder: str) -> torch.Tensor:
-        """Each held-out video's score averaged over the motion probes: ``[V]``."""
-        return torch.stack([probes[encoder][key].scores for key in motion]).mean(0)
-
     for other, name, statements in (
         ("random_init", "beats the random-init encoder", (
             f"The trained student reads the clips' motion ({named}) better than the same network at random "
@@ -345,7 +361,7 @@ def _claims(losses: dict[str, torch.Tensor], probes: dict[str, dict[str, Any]]) 
             "No measurable difference between the student and its teacher on the motion probes"))):
         comparisons.append((name, f"mean accuracy over the motion probes ({named}) of the student minus the "
                             f"{other.replace('_', ' ')} (paired over held-out videos)",
-                            paired_difference(motion_score("student"), motion_score(other)), statements))
+                            paired_difference(motion_score(probes["student"]), motion_score(probes[other])), statements))
     claims = []
     for name, measure, difference, (positive, negative, inconclusive) in comparisons:
         statement = {"positive": positive, "negative": negative}.get(difference.verdict, inconclusive)
@@ -557,7 +573,7 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
     """
     from salt_vla import hub
     from salt_vla.cache import build_latent_cache
-    from salt_vla.models import EncoderTeacher, VideoViT
+    from salt_vla.models import EncoderTeacher
     from salt_vla.probes import paired_difference
     from salt_vla.train.distributed import pick_device
 
@@ -638,11 +654,8 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
 
     say(f"probing the trained student, a random-init student and the teacher on {preset.probe_videos} held-out videos")
     student = hub.from_pretrained(stage2.last_checkpoint / "student").to(device)
-    torch.manual_seed(seed)
-    random_init = VideoViT(student.config).to(device)
-    probe_set = salt_vla.create_dataset("synthetic_physics", **_data(preset, seed + 2, preset.probe_videos))
-    clips, raw = _raw_labels(probe_set, preset.probe_videos)
-    labels = probe_labels(raw, preset.probe_labels)
+    random_init = random_init_like(student, seed).to(device)
+    clips, labels = probe_inputs(preset, seed)
     results = _probe_all({"student": student, "random_init": random_init, "teacher": teacher_encoder.to(device)},
                          clips, labels, preset, device, progress)
     probes = {name: {key: result.to_dict() for key, result in per.items()} for name, per in results.items()}
