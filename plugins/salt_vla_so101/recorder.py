@@ -4,7 +4,8 @@
 evaluator: :func:`salt_vla_so101.rollout.run_episode`) and writes frame ``t`` as the observation the policy
 saw at step ``t`` and the action it chose. With ``keep_only_successes`` failed episodes are discarded and
 more seeds are tried until ``episodes`` successes are saved (policy distillation: record a trained policy,
-keep what worked). The dataset is built in a hidden sibling directory and moved into place when complete,
+keep what worked). With ``action_noise`` the executed actions are perturbed while the recorded ones stay the
+policy's own (DART's noise-injected demonstrations, :mod:`salt_vla_so101.noise`). The dataset is built in a hidden sibling directory and moved into place when complete,
 so ``out_dir`` never holds half a dataset.
 
 Features (LeRobot names): ``observation.images.overhead_cam`` and ``observation.images.wrist_cam``
@@ -34,6 +35,7 @@ from salt_vla.interfaces import Policy
 from salt_vla.robot import SO101_ACTION_NAMES, SO101_CAMERAS
 from salt_vla_so101.compatibility import check_policy
 from salt_vla_so101.config import TaskConfig
+from salt_vla_so101.noise import ActionNoise
 from salt_vla_so101.outcomes import OutcomeThresholds
 
 ROBOT_TYPE = "so101_follower"
@@ -91,6 +93,14 @@ class _Recording:
     frames: str
     vcodec: str
     task_string: str | None = None
+    action_noise: ActionNoise | None = None
+
+    def run(self, sim: Any, policy: Policy, seed: int, on_step: Any = None) -> Any:
+        """Episode ``seed`` of ``policy`` on ``sim`` with the recording's thresholds and noise (an EpisodeRecord)."""
+        from salt_vla_so101.rollout import run_episode
+
+        return run_episode(sim, policy, seed, thresholds=self.thresholds, on_step=on_step,
+                           execution_noise=self.action_noise)
 
     def task(self, config: TaskConfig | None = None) -> Any:
         """A new simulated task of ``config`` (default the recording's) showing the recording's instruction."""
@@ -124,9 +134,7 @@ class _EpisodeWriter:
 
     def __call__(self, seed: int, keep: Callable[[EpisodeResult], bool]) -> EpisodeResult:
         """Run episode ``seed``; save it when ``keep(result)``, else discard it."""
-        from salt_vla_so101.rollout import run_episode
-
-        record = run_episode(self.sim, self.policy, seed, thresholds=self.recording.thresholds, on_step=self._add)
+        record = self.recording.run(self.sim, self.policy, seed, on_step=self._add)
         if keep(record.result):
             lerobot_compat.save_episode(self.dataset)
         else:
@@ -153,8 +161,6 @@ def _record_part(recording: _Recording, seeds: Sequence[int], root: str) -> list
 
 def _screen_episode(recording: _Recording, seed: int) -> EpisodeResult:
     """Worker: run episode ``seed`` without writing anything (its outcome decides whether it is recorded)."""
-    from salt_vla_so101.rollout import run_episode
-
     global _SCREEN
     if _SCREEN is None:
         import torch
@@ -162,7 +168,7 @@ def _screen_episode(recording: _Recording, seed: int) -> EpisodeResult:
         torch.set_num_threads(1)
         _SCREEN = (recording.task(), pickle.loads(recording.policy))
     sim, policy = _SCREEN
-    return run_episode(sim, policy, seed, thresholds=recording.thresholds).result
+    return recording.run(sim, policy, seed).result
 
 
 _SCREEN: tuple[Any, Policy] | None = None
@@ -198,6 +204,7 @@ def record_dataset(
     progress: bool = True,
     policy_name: str | None = None,
     task_string: str | None = None,
+    action_noise: ActionNoise | None = None,
 ) -> RecordSummary:
     """Record ``episodes`` episodes of ``policy`` into a new LeRobotDataset at ``out_dir``.
 
@@ -212,6 +219,10 @@ def record_dataset(
             :data:`FRAME_STORAGE`).
         task_string: the language instruction stored on every frame and given to the policy (default
             :data:`salt_vla_so101.config.TASK_STRING`).
+        action_noise: perturb every executed joint action by this noise (a function of the episode seed), while
+            the dataset records the policy's clean action: DART's noise-injected demonstrations, which show the
+            states a drifting policy reaches and the expert's way back. Episodes the noise made fail are
+            discarded like any other with ``keep_only_successes``.
         workers: processes recording at once (each a core). The dataset is the one a serial recording of the
             same seeds writes (same episodes in the same order, same frames and values; the statistics equal
             to float rounding): with ``keep_only_successes`` the seeds are first screened in parallel without
@@ -242,7 +253,7 @@ def record_dataset(
     attempts_cap = max_attempts or (3 * episodes + 10 if keep_only_successes else episodes)
     recording = _Recording(policy=_pickled(policy) if workers > 1 else b"", config=config, thresholds=thresholds,
                            repo_id=repo_id, features=dataset_features(config, tuple(policy.action_names), frames=frames),
-                           frames=frames, vcodec=vcodec, task_string=task_string)
+                           frames=frames, vcodec=vcodec, task_string=task_string, action_noise=action_noise)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     root = staging / "dataset"
@@ -261,7 +272,8 @@ def record_dataset(
         shutil.rmtree(staging, ignore_errors=True)
     report = EvalReport(policy=label, task="so101_pick_place", episodes=results,
                         config={"task": config.to_dict(), "recorded": saved, "dataset": str(out), "frames": frames,
-                                "workers": workers},
+                                "workers": workers,
+                                "action_noise": action_noise.to_dict() if action_noise is not None else None},
                         wall_time_s=time.perf_counter() - start)
     return RecordSummary(out, saved, len(results), report)
 

@@ -7,7 +7,8 @@
 2. ``task.reset(seed)``; a privileged policy is bound to the task (``policy.bind(task)``); then
    ``policy.reset()``, always, before the first action;
 3. each step: ``policy.act(obs)``; a raised exception, a wrong shape or a NaN/Inf action ends the episode
-   as ``POLICY_ERROR`` with the message; end-effector actions go through IK; ``task.step``; the block's
+   as ``POLICY_ERROR`` with the message; end-effector actions go through IK; with ``execution_noise`` the
+   executed joint action is perturbed (the policy's own action is what ``on_step`` sees: DART); ``task.step``; the block's
    height, contacts and speed are recorded; actions outside the joints' control ranges are clipped, and
    counted (``clipped_actions``, ``max_clip_excess``); NaN state, MuJoCo warnings, a launched or tunnelling block end
    the episode flagged ``unstable`` with the reason;
@@ -31,6 +32,7 @@ from salt_vla.robot import Observation
 from salt_vla.seeding import seed_everything
 from salt_vla_so101.config import EE_ACTION_NAMES
 from salt_vla_so101.ee import EEActionConverter
+from salt_vla_so101.noise import ActionNoise
 from salt_vla_so101.outcomes import OutcomeThresholds, Trace, classify
 from salt_vla_so101.task import PickPlaceTask
 
@@ -107,6 +109,7 @@ def run_episode(
     video_camera: str | None = None,
     on_step: StepCallback | None = None,
     stop_on_success: bool = True,
+    execution_noise: ActionNoise | None = None,
 ) -> EpisodeRecord:
     """Run episode ``seed`` of ``policy`` on ``task`` and classify it (see the module docstring).
 
@@ -116,6 +119,8 @@ def run_episode(
         video_camera: also render this camera after reset and after every step into ``frames``.
         on_step: called before each step with the observation and the policy's action.
         stop_on_success: end the episode once success has settled (else run all ``max_steps``).
+        execution_noise: add this noise (a function of ``seed``) to every executed joint action; ``on_step``
+            still receives the policy's clean action (:mod:`salt_vla_so101.noise`).
     """
     thresholds = thresholds or OutcomeThresholds()
     max_steps = task.config.max_steps if max_steps is None else max_steps
@@ -133,6 +138,7 @@ def run_episode(
     ee_mode = tuple(policy.action_names) == EE_ACTION_NAMES
     converter = EEActionConverter(task) if ee_mode else None
     size = len(policy.action_names)
+    noise = execution_noise.process(seed, len(task.config.home_pose)) if execution_noise is not None else None
     trace = Trace(task.config.bowl_inner_radius, task.config.bowl_height)
     record_step(task, trace)
     frames = [task.render(video_camera)] if video_camera else []
@@ -152,6 +158,8 @@ def run_episode(
             break
         if on_step is not None:
             on_step(observation, action.astype(np.float32))
+        if noise is not None:
+            joint_action = noise(joint_action)
         excess = task.action_excess(joint_action)
         if excess > CLIP_TOLERANCE:
             clipped, max_excess = clipped + 1, max(max_excess, excess)

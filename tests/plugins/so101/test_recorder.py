@@ -10,6 +10,7 @@ import pytest
 import torch
 from salt_vla_so101.config import TASK_STRING, TaskConfig
 from salt_vla_so101.expert import ScriptedExpert
+from salt_vla_so101.noise import ARM_JOINTS, ActionNoise
 from salt_vla_so101.policies import HoldPolicy
 from salt_vla_so101.recorder import record_dataset
 
@@ -108,14 +109,15 @@ def frames_and_values(root) -> list[dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("frames", ["image", "video"])
-def test_parallel_recording_writes_the_serial_dataset(tmp_path, frames) -> None:
+@pytest.mark.parametrize(("frames", "noise"), [("image", ActionNoise(std=2.0, correlation=0.9)), ("video", None)])
+def test_parallel_recording_writes_the_serial_dataset(tmp_path, frames, noise) -> None:
     """Seeds screened in parallel, blocks recorded by two processes and joined: the serial recording, frame for frame.
 
-    (The policy goes to the workers pickled, so it is one the package defines: the scripted expert.)
+    (The policy goes to the workers pickled, so it is one the package defines: the scripted expert.) With
+    execution noise too: it is a function of the seed, so screening, recording and the serial run agree.
     """
     task = TaskConfig(image_size=(16, 24))
-    options = dict(seed=0, keep_only_successes=True, task=task, progress=False, frames=frames)
+    options = dict(seed=0, keep_only_successes=True, task=task, progress=False, frames=frames, action_noise=noise)
     serial = record_dataset(ScriptedExpert(), 2, tmp_path / "serial", **options)
     parallel = record_dataset(ScriptedExpert(), 2, tmp_path / "parallel", workers=2, **options)
     assert (serial.saved, serial.attempted) == (parallel.saved, parallel.attempted)
@@ -132,6 +134,24 @@ def test_parallel_recording_writes_the_serial_dataset(tmp_path, frames) -> None:
     feature = lerobot_compat.load_dataset(parallel.root).features["observation.images.wrist_cam"]
     assert feature["dtype"] == frames
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_noisy_recording_stores_the_experts_actions_at_the_perturbed_states(tmp_path) -> None:
+    """DART: the dataset's actions are the expert's plan, its states those the noisy execution reached."""
+    noise = ActionNoise(std=2.0, correlation=0.9)
+    clean = lerobot_compat.load_dataset(record_dataset(ScriptedExpert(), 1, tmp_path / "clean", seed=4, task=TINY,
+                                                       frames="image", progress=False).root)
+    noisy = record_dataset(ScriptedExpert(), 1, tmp_path / "noisy", seed=4, task=TINY, frames="image",
+                           progress=False, action_noise=noise)
+    assert noisy.report.config["action_noise"] == {"std": 2.0, "gripper_std": 0.0, "correlation": 0.9}
+    perturbed = lerobot_compat.load_dataset(noisy.root)
+    assert perturbed.num_frames == clean.num_frames == TINY.max_steps
+    actions = [(clean[i]["action"], perturbed[i]["action"]) for i in range(TINY.max_steps)]
+    states = [(clean[i]["observation.state"], perturbed[i]["observation.state"]) for i in range(TINY.max_steps)]
+    for planned, recorded in actions:
+        torch.testing.assert_close(recorded, planned)  # the plan is made at the reset state: the same actions
+    drift = max(float((a - b)[:ARM_JOINTS].abs().max()) for a, b in states[3:])
+    assert drift > 0.5  # degrees: the arm went elsewhere than the clean episode's arm
 
 
 def test_frame_storage_is_checked() -> None:
