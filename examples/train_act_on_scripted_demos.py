@@ -16,7 +16,20 @@
    stopped run keeps what it measured) holds the dataset, the timings, the loop's rate against the bare step,
    success with its Wilson interval per checkpoint and the outcome counts.
 
-A phase whose output exists in ``--out`` is not run again (``--overwrite`` starts afresh).
+A phase whose output exists in ``--out`` is not run again (``--overwrite`` starts afresh). ``--dataset DIR``
+records into (or reuses) a dataset outside ``--out``, so that several runs share one recording.
+
+Recipe options (docs/policies.md measures them):
+
+- ``--action-noise DEG``: noise-injected demonstrations (DART): the expert's executed joint actions are
+  perturbed by a seeded AR(1) noise of DEG degrees (``--action-noise-correlation``), the dataset records its
+  clean actions (``salt_vla_so101.noise``).
+- ``--augment shift``: DrQ's random shift of every camera image during training (``--shift-pad`` pixels; LeRobot's
+  own ``dataset.image_transforms``, see ``salt_vla_lerobot.augmentation``); ``--augment lerobot``: LeRobot's
+  colour set.
+- ``--lr-decay F``: the learning rate falls by a cosine to ``F`` times its start at the last step.
+- ``--train-episodes N``: train on the dataset's first N episodes; ``--train-seed``: the trainer's seed.
+- ``--eval-n-action-steps N [N ...]``: also evaluate the last checkpoint executing N actions per chunk.
 
 Presets (every value can be overridden by its flag):
 
@@ -88,8 +101,23 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-temporal-ensemble", type=float, metavar="COEFF",
                    help="also evaluate with ACT's temporal ensembling (re-plan every step, weights exp(-COEFF * i))")
     p.add_argument("--time-budget", type=float,
-                   help="seconds for the whole run: training stops at budget - elapsed - eval reserve")
+                   help="seconds for the whole run: training stops at budget - elapsed - eval reserve (0: no limit)")
     p.add_argument("--eval-reserve", type=float, help="seconds of the budget kept for the evaluations")
+    p.add_argument("--eval-n-action-steps", type=int, nargs="+", metavar="N", default=[],
+                   help="also evaluate the last checkpoint executing N actions per predicted chunk (each N)")
+    p.add_argument("--dataset", type=Path, help="record into (or reuse) this dataset directory instead of OUT/dataset")
+    p.add_argument("--action-noise", type=float, metavar="DEG",
+                   help="record noise-injected demonstrations (DART): executed arm joints perturbed by DEG degrees")
+    p.add_argument("--action-noise-correlation", type=float, default=0.9, metavar="RHO",
+                   help="AR(1) correlation of that noise between steps (0: white; 0.9: drifts of ~10 steps)")
+    p.add_argument("--augment", choices=("none", "shift", "lerobot"),
+                   help="image augmentation during training (shift: DrQ's random shift)")
+    p.add_argument("--shift-pad", type=int, default=4, help="pixels of the random shift (--augment shift)")
+    p.add_argument("--lr-decay", type=float, metavar="F",
+                   help="cosine learning-rate decay to F times the start rate at the last step (default: constant)")
+    p.add_argument("--train-episodes", type=int, metavar="N", help="train on the dataset's first N episodes only")
+    p.add_argument("--train-seed", type=int, help="the trainer's seed (default: --seed)")
+    p.add_argument("--record-only", action="store_true", help="record the dataset (if missing) and stop")
     p.add_argument("--seed", type=int, default=0, help="demonstrations use seeds seed, seed+1, ...")
     p.add_argument("--overwrite", action="store_true", help="delete --out first")
     args = p.parse_args(argv)
@@ -97,6 +125,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     args.image_size = tuple(args.image_size)
+    if args.train_seed is None:
+        args.train_seed = args.seed
+    if args.train_episodes is not None and not 1 <= args.train_episodes <= args.episodes:
+        raise SystemExit(f"--train-episodes must be in 1..{args.episodes} (the recorded episodes); "
+                         f"got {args.train_episodes}.")
     check_seeds(args)
     return args
 
@@ -130,27 +163,46 @@ def record(args: argparse.Namespace, dataset: Path) -> dict[str, Any]:
     summary = record_dataset(salt_vla.create_policy("scripted"), args.episodes, dataset, seed=args.seed,
                              keep_only_successes=True, fps=args.fps, policy_name="scripted", frames=args.frames,
                              workers=args.record_workers, task=TaskConfig(image_size=args.image_size),
-                             repo_id="local/so101_scripted_demos")
+                             repo_id="local/so101_scripted_demos", action_noise=action_noise(args))
     return {"saved": summary.saved, "attempted": summary.attempted, "frames": args.frames,
-            "workers": args.record_workers, "seeds": [r.seed for r in summary.report.episodes
-                                                      if r.outcome.value == "success"]}
+            "workers": args.record_workers, "action_noise": summary.report.config["action_noise"],
+            "wall_time_s": round(summary.report.wall_time_s, 1),
+            "seeds": [r.seed for r in summary.report.episodes if r.outcome.value == "success"]}
+
+
+def action_noise(args: argparse.Namespace) -> Any:
+    """The recording's :class:`salt_vla_so101.noise.ActionNoise` (``None``: clean demonstrations)."""
+    from salt_vla_so101.noise import ActionNoise
+
+    if not args.action_noise:
+        return None
+    return ActionNoise(std=args.action_noise, correlation=args.action_noise_correlation)
+
+
+def recording_file(dataset: Path) -> Path:
+    """Where a dataset's recording summary is kept, beside it (so runs that reuse the dataset can report it)."""
+    return dataset.parent / f"{dataset.name}.recording.json"
 
 
 def train_settings(args: argparse.Namespace, dataset: Path, output_dir: Path) -> Any:
     """The LeRobot ACT training run of ``args`` (a :class:`salt_vla_lerobot.training.TrainSettings`)."""
+    from salt_vla_lerobot.augmentation import image_transforms
     from salt_vla_lerobot.training import TrainSettings
 
     policy = {"chunk_size": args.chunk_size, "n_action_steps": args.n_action_steps, **args.act}
     if args.lr:
         policy.update(optimizer_lr=args.lr, optimizer_lr_backbone=args.lr)
+    episodes = tuple(range(args.train_episodes)) if args.train_episodes else None
     return TrainSettings(dataset=dataset, output_dir=output_dir, policy_type="act", policy=policy, steps=args.steps,
-                         batch_size=args.batch_size, device=args.device, num_workers=args.num_workers, seed=args.seed,
-                         save_freq=args.save_freq, log_freq=max(1, min(200, args.steps // 10)),
-                         repo_id="local/so101_scripted_demos")
+                         batch_size=args.batch_size, device=args.device, num_workers=args.num_workers,
+                         seed=args.train_seed, save_freq=args.save_freq, log_freq=max(1, min(200, args.steps // 10)),
+                         repo_id="local/so101_scripted_demos", episodes=episodes, lr_decay=args.lr_decay,
+                         image_transforms=image_transforms(args.augment or "none", args.image_size, pad=args.shift_pad))
 
 
 def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path, *, seed: int, episodes: int,
-             temporal_ensemble: float | None = None, name: str = "act (scripted demos)") -> Any:
+             temporal_ensemble: float | None = None, n_action_steps: int | None = None,
+             name: str = "act (scripted demos)") -> Any:
     """Evaluate the ACT checkpoint on seeds ``seed ... seed + episodes - 1``; writes the report to ``out_dir``.
 
     With ``temporal_ensemble``, the policy re-plans at every step and executes the weighted average of every
@@ -166,16 +218,20 @@ def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path, *, seed:
     if temporal_ensemble is not None:
         policy_kwargs["temporal_ensemble"] = temporal_ensemble
         name = f"{name}, temporal ensemble {temporal_ensemble:g}"
+    if n_action_steps is not None:
+        policy_kwargs["n_action_steps"] = n_action_steps
+        name = f"{name}, {n_action_steps} actions per chunk"
     return evaluator.evaluate(f"act:{checkpoint}", episodes, seed=seed, workers=args.workers, out_dir=out_dir,
                               policy_kwargs=policy_kwargs, name=name)
 
 
 def evaluation_summary(report: Any, first_seed: int, report_dir: Path) -> dict[str, Any]:
-    """The figures of one evaluation that ``summary.json`` keeps."""
+    """The figures of one evaluation that ``summary.json`` keeps (``outcomes``: one per seed, in seed order)."""
     aggregates = report.aggregates
     return {"episodes": len(report.episodes), "seeds": [first_seed, first_seed + len(report.episodes) - 1],
             "success_rate": aggregates["success_rate"], "success_ci95": aggregates["success_ci95"],
             "outcome_counts": aggregates["outcome_counts"], "wall_time_s": round(report.wall_time_s, 1),
+            "outcomes": [e.outcome.value for e in sorted(report.episodes, key=lambda e: e.seed)],
             "report_dir": str(report_dir)}
 
 
@@ -194,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.overwrite and args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
-    dataset, train_dir = args.out / "dataset", args.out / "train"
+    dataset, train_dir = args.dataset or args.out / "dataset", args.out / "train"
     start = time.perf_counter()
     timings: dict[str, float] = {}
     summary: dict[str, Any] = {"preset": args.preset, "args": {k: v for k, v in vars(args).items() if k != "out"},
@@ -206,12 +262,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     if not (dataset / "meta" / "info.json").is_file():
         summary["recording"] = record(args, dataset)
+        atomic_write_json(recording_file(dataset), summary["recording"])
         timings["record_s"] = time.perf_counter() - start
+    elif recording_file(dataset).is_file():
+        summary["recording"] = {**json.loads(recording_file(dataset).read_text()), "reused": str(dataset)}
     info = json.loads((dataset / "meta" / "info.json").read_text())
     summary["dataset"] = {"episodes": info["total_episodes"], "frames": info["total_frames"], "fps": info["fps"],
-                          "image_size": list(args.image_size),
+                          "image_size": list(args.image_size), "trained_on_episodes": args.train_episodes or
+                          info["total_episodes"],
                           "bytes": sum(f.stat().st_size for f in dataset.rglob("*") if f.is_file())}
     save()
+    if args.record_only:
+        return summary
 
     settings = train_settings(args, dataset, train_dir)
     if (train_dir / "checkpoints" / "last" / "pretrained_model" / "config.json").is_file():
@@ -254,6 +316,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         summary["evaluation_temporal_ensemble"] = {"coeff": args.eval_temporal_ensemble,
                                                    **evaluation_summary(report, args.eval_seed, ensemble_dir)}
         timings["eval_temporal_ensemble_s"] = time.perf_counter() - phase
+        save()
+    for n in args.eval_n_action_steps:
+        variants = summary.setdefault("evaluation_n_action_steps", {})
+        if str(n) in variants:
+            continue
+        phase = time.perf_counter()
+        variant_dir = args.out / f"eval_n_action_steps_{n}"
+        report = evaluate(args, checkpoint, variant_dir, seed=args.eval_seed, episodes=args.eval_episodes,
+                          n_action_steps=n)
+        variants[str(n)] = evaluation_summary(report, args.eval_seed, variant_dir)
+        timings[f"eval_n_action_steps_{n}_s"] = time.perf_counter() - phase
         save()
     if args.val_episodes:
         # The success-vs-step curve on validation seeds, newest checkpoint first (a stopped run keeps those).

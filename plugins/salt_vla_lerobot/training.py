@@ -48,6 +48,12 @@ class TrainSettings:
         save_freq: steps between checkpoints (default: only after the last step).
         log_freq: steps between LeRobot's loss log lines.
         repo_id: the dataset's name in LeRobot's metadata (nothing is downloaded).
+        image_transforms: the dataset's image augmentation as LeRobot's ``ImageTransformsConfig`` fields
+            (:func:`salt_vla_lerobot.augmentation.image_transforms`; ``None``: none).
+        episodes: train on these episode indices of the dataset only (``None``: all of them).
+        lr_decay: let the learning rate fall by a cosine to this fraction of ``policy["optimizer_lr"]`` at the
+            last step (``None``: the policy's preset, ACT's constant rate). The policy's whole network then
+            shares one rate, so an ACT ``optimizer_lr_backbone`` must equal ``optimizer_lr``.
     """
 
     dataset: Path
@@ -62,12 +68,19 @@ class TrainSettings:
     save_freq: int | None = None
     log_freq: int = 200
     repo_id: str = "local/dataset"
+    image_transforms: Mapping[str, Any] | None = None
+    episodes: tuple[int, ...] | None = None
+    lr_decay: float | None = None
 
     def __post_init__(self) -> None:
         problems = [f"{name} must be >= {low}; got {value}" for name, value, low in (
             ("steps", self.steps, 1), ("batch_size", self.batch_size, 1), ("num_workers", self.num_workers, 0),
             ("log_freq", self.log_freq, 1), ("save_freq", self.save_freq or 1, 1))
             if value < low]
+        if self.lr_decay is not None and not 0 <= self.lr_decay <= 1:
+            problems.append(f"lr_decay must be a fraction of the learning rate in [0, 1]; got {self.lr_decay}")
+        if self.episodes is not None and not self.episodes:
+            problems.append("episodes is empty; give the episode indices to train on, or None for all")
         if not (Path(self.dataset) / "meta" / "info.json").is_file():
             problems.append(f"dataset {str(self.dataset)!r} is not a LeRobotDataset (no meta/info.json); record one "
                             "with `salt-vla record --out DIR` or salt_vla_so101.recorder.record_dataset")
@@ -100,10 +113,22 @@ def pipeline_config(settings: TrainSettings) -> Any:
     """LeRobot's ``TrainPipelineConfig`` for ``settings`` (no W&B, no Hub upload, no simulated env)."""
     policy = {**OFFLINE_DEFAULTS.get(settings.policy_type, {}), **settings.policy}
     policy_config = lerobot_compat.make_policy_config(settings.policy_type, device=settings.device, push_to_hub=False, **policy)
+    schedule = {}
+    if settings.lr_decay is not None:
+        lr = policy_config.optimizer_lr
+        backbone_lr = getattr(policy_config, "optimizer_lr_backbone", lr)
+        if backbone_lr != lr:
+            raise ValueError(f"lr_decay trains the whole policy at one rate, but its optimizer_lr_backbone "
+                             f"({backbone_lr}) differs from optimizer_lr ({lr}); set both (e.g. policy="
+                             "{'optimizer_lr': 1e-4, 'optimizer_lr_backbone': 1e-4}) or leave lr_decay out.")
+        schedule = lerobot_compat.cosine_decay(lr, policy_config.optimizer_weight_decay, settings.steps,
+                                               settings.lr_decay)
     return lerobot_compat.train_pipeline_config(
         settings.dataset, policy_config, repo_id=settings.repo_id, output_dir=Path(settings.output_dir),
         steps=settings.steps, batch_size=settings.batch_size, num_workers=settings.num_workers, seed=settings.seed,
         save_freq=settings.save_freq or settings.steps, log_freq=settings.log_freq,
+        image_transforms=settings.image_transforms,
+        episodes=list(settings.episodes) if settings.episodes is not None else None, **schedule,
     )
 
 

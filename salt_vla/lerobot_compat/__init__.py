@@ -8,7 +8,8 @@ by reading version numbers where that can be avoided:
   string, ``create``/``save_episode`` keywords, the video codec, ``finalize``, joining datasets, quiet encoders);
 - :mod:`~salt_vla.lerobot_compat.policies`: loading policies (Pi0's transformers requirements, config and processor
   registration, the noise argument of flow-matching policies);
-- :mod:`~salt_vla.lerobot_compat.training`: ``TrainPipelineConfig`` fields renamed between versions;
+- :mod:`~salt_vla.lerobot_compat.training`: ``TrainPipelineConfig`` fields renamed between versions, the image
+  transforms' config classes (moved in 0.5), a cosine learning-rate decay in place of a policy's preset;
 - :mod:`~salt_vla.lerobot_compat.columns`: ACT's action chunk served from cached columns (LeRobot's own query
   decodes whole rows of image datasets).
 
@@ -46,7 +47,13 @@ from salt_vla.lerobot_compat.policies import (
     register_family,
     register_own_family,
 )
-from salt_vla.lerobot_compat.training import make_policy_config, run_training, train_pipeline_config
+from salt_vla.lerobot_compat.training import (
+    cosine_decay,
+    image_transforms_config,
+    make_policy_config,
+    run_training,
+    train_pipeline_config,
+)
 from salt_vla.lerobot_compat.versions import (
     INSTALL_HINT,
     LeRobotMissingError,
@@ -59,8 +66,9 @@ from salt_vla.lerobot_compat.versions import (
 __all__ = [
     "FLOW_MATCHING_FAMILIES", "INSTALL_HINT", "OWN_FAMILIES", "PI_FAMILIES",
     "LeRobotMissingError", "LeRobotVersionError", "add_frame", "aggregate", "check_family_supported",
-    "check_transformers_declared", "column_cached_reader", "create_dataset", "dataset_class", "declared_requirement",
-    "discard_episode", "enable_column_queries", "finalize", "get_policy_class", "lerobot_version", "load_config",
+    "check_transformers_declared", "column_cached_reader", "cosine_decay", "create_dataset", "dataset_class", "declared_requirement",
+    "discard_episode", "enable_column_queries", "finalize", "get_policy_class", "image_transforms_config",
+    "lerobot_version", "load_config",
     "load_dataset", "load_policy", "load_processors", "make_policy_config", "predict_action_chunk", "quiet_recording",
     "register_family", "register_own_family", "require_lerobot", "rgb_encoder_config", "run_training",
     "save_episode", "train_pipeline_config", "version_text",

@@ -1,0 +1,7 @@
+# Source on the device machine from the checkout's root: EGL loaders, the carried wheels, the checkout on the path.
+#   . benchmarks/device/setup.sh      (carry .gl and .whl; see docs/performance.md, "Running on the GPU machine")
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+python3 benchmarks/device/dist_info.py /tmp/site
+export PYTHONPATH="/tmp/site:$PWD:$PWD/plugins" MUJOCO_GL=egl PYOPENGL_PLATFORM=egl PYTHONUNBUFFERED=1
