@@ -20,7 +20,8 @@ the student beats the trivial predictor (the stronger of the best constant laten
 per token position); it beats the random-init encoder on the motion probes (each held-out video's accuracy
 averaged over the time arrow, whose two inputs hold the same frames so only dynamics can solve it, and the
 speed, vertical-velocity and bounce labels); how it compares with its teacher there.
-Every number in the report is computed by the run; nothing is fixed in advance.
+Every number and every sentence in the report is computed from the run (its seed, machine and PyTorch build
+included); what documented runs showed is in docs/quickstart.md, never in a report.
 
 Running it again on a finished directory reuses the results (and says so); an interrupted run resumes
 where it stopped; ``overwrite=True`` (``--overwrite``) starts afresh.
@@ -30,6 +31,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 import resource
 import shutil
 import time
@@ -424,17 +427,32 @@ def _interval(values: list[float] | tuple[float, float], digits: int = 3) -> str
     return f"[{values[0]:+.{digits}f}, {values[1]:+.{digits}f}]"
 
 
-SEED_CHECKS = {
-    "cpu": "measured over seeds 0-4, the student beats the trivial predictor on every seed, and the random-init "
-           "encoder on the motion probes on seeds 1-4 (on seed 0 no difference was shown)",
-}
-"""What ``benchmarks/quickstart_seeds.py`` found for each preset (docs/quickstart.md, "Across seeds and installs")."""
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's name: ``model name`` of ``/proc/cpuinfo``, else ``platform.processor()`` or the machine."""
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
-def _one_draw(preset: str) -> str:
-    found = SEED_CHECKS.get(preset, "this preset has not been run over several seeds")
-    return (f"This report is one seed, one draw: {found}. `python benchmarks/quickstart_seeds.py --preset {preset}` "
-            "runs three seeds and says whether they agree; see docs/quickstart.md, \"Across seeds and installs\".")
+def _machine_words(report: dict[str, Any]) -> str:
+    machine = report.get("machine")
+    if not machine:  # a report.json written before the machine was recorded
+        return f"an unrecorded CPU, PyTorch {report['torch_version']}"
+    return (f"{machine['cpu']} ({machine['cpus']} CPUs, {machine['torch_threads']} PyTorch threads), "
+            f"PyTorch {report['torch_version']}")
+
+
+def _one_draw(report: dict[str, Any]) -> str:
+    """The report's closing words on what it is: this run's seed and machine (nothing of documented runs)."""
+    preset = report["preset"]
+    return (f"This report is one draw: seed {report['seeds']['train']} on {_machine_words(report)}. "
+            f"`python benchmarks/quickstart_seeds.py --preset {preset}` runs seeds 0-2 on this machine and "
+            "says whether their verdicts agree; docs/quickstart.md (\"Across seeds and installs\") says "
+            "which figures depend on the machine.")
 
 
 def _features_words(probe_set: dict[str, Any]) -> str:
@@ -474,8 +492,8 @@ def _markdown(report: dict[str, Any]) -> str:
         f"# salt-vla quickstart report ({report['preset']} preset)",
         "",
         f"Seeds: data {report['seeds']['train']} (train), {report['seeds']['val']} (validation), "
-        f"{report['seeds']['probe']} (probe); models {report['seeds']['model']}. Device: {report['device']}, "
-        f"PyTorch {report['torch_version']}. Wall time: {seconds['total']:.0f} s (CPU time {seconds['cpu']:.0f} s).",
+        f"{report['seeds']['probe']} (probe); models {report['seeds']['model']}. Device: {report['device']}; "
+        f"{_machine_words(report)}. Wall time: {seconds['total']:.0f} s (CPU time {seconds['cpu']:.0f} s).",
         "",
         "## Claims",
         "",
@@ -488,7 +506,7 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         *statements,
         "",
-        _one_draw(report["preset"]),
+        _one_draw(report),
         "",
         "## Is it learning?",
         "",
@@ -671,6 +689,7 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
         "preset_settings": asdict(preset),
         "device": str(device),
         "torch_version": torch.__version__,
+        "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
         "seeds": {"train": seed, "val": seed + 1, "probe": seed + 2, "model": seed},
         "seconds": seconds,
         "claims": claims,

@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from salt_vla.quickstart import run_quickstart
+from salt_vla.quickstart import cpu_model, run_quickstart
 from salt_vla.train.metrics import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,16 +84,44 @@ def test_report_numbers_come_from_the_run(toy_run):
             assert result["num_test"] == TOY["probe_videos"] // 2
     assert report["comparisons"]["random_init"]["time_arrow"]["mean"] == pytest.approx(
         probes["student"]["time_arrow"]["accuracy"] - probes["random_init"]["time_arrow"]["accuracy"])
+    machine = report["machine"]
+    assert machine == {"cpu": cpu_model(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    assert report["torch_version"] == torch.__version__
     markdown = (out / "report.md").read_text()
-    assert ("This report is one seed, one draw: measured over seeds 0-4, the student beats the trivial "
-            "predictor on every seed") in markdown
+    assert f"This report is one draw: seed 0 on {machine['cpu']} ({machine['cpus']} CPUs" in markdown
+    assert f"PyTorch {torch.__version__}" in markdown
 
 
-def test_a_preset_never_run_over_seeds_says_so_in_its_report():
-    from salt_vla.quickstart import _one_draw
+def test_the_report_says_nothing_about_documented_runs(toy_run):
+    """Its words come from report.json: another seed, CPU and build give other words, and no documented seed's
+    verdict (the docs' "on seed 0 no difference was shown") appears in any report."""
+    from salt_vla.quickstart import _markdown
 
-    assert "this preset has not been run over several seeds" in _one_draw("gpu")
-    assert "--preset gpu" in _one_draw("gpu")
+    out, report = toy_run
+    markdown = (out / "report.md").read_text()
+    for documented in ("seeds 0-4", "seeds 1-4", "on seed 0"):
+        assert documented not in markdown, documented
+    xeon = "Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz"
+    other = {**report, "seeds": {**report["seeds"], "train": 7}, "torch_version": "2.99.0+cpu",
+             "machine": {"cpu": xeon, "cpus": 2, "torch_threads": 2}}
+    words = _markdown(other)
+    assert f"This report is one draw: seed 7 on {xeon} (2 CPUs, 2 PyTorch threads), PyTorch 2.99.0+cpu." \
+        in words
+    assert f"--preset {report['preset']}" in words
+    older = {key: value for key, value in report.items() if key != "machine"}  # an earlier version's report
+    assert "seed 0 on an unrecorded CPU, PyTorch" in _markdown(older)
+
+
+def test_cpu_model_reads_proc_cpuinfo_and_falls_back_to_platform(tmp_path):
+    import platform
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n"
+                    "model name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n")
+    assert cpu_model(info) == "Intel(R) Xeon(R) CPU @ 2.20GHz"
+    info.write_text("processor\t: 0\nHardware\t: BCM2835\n")  # no model name line (some ARM kernels)
+    assert cpu_model(info) == (platform.processor() or platform.machine() or "unknown")
+    assert cpu_model(tmp_path / "absent") == cpu_model(info)
 
 
 def test_rerunning_a_finished_directory_reuses_it(toy_copy, capsys):
