@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,63 @@ def test_finished_training_runs_are_reused_and_report_their_last_validation(toy_
     assert again["teacher"]["steps"] == TOY["teacher_steps"] and again["student"]["steps"] == TOY["student_steps"]
     assert again["validation_per_clip"] == report["validation_per_clip"]
     assert again["probes"] == report["probes"] and again["reused"] is False
+
+
+def test_a_directory_written_before_checkpoint_every_existed_is_still_reused(toy_copy):
+    out, report = toy_copy
+    settings = json.loads((out / "quickstart.json").read_text())
+    del settings["preset"]["checkpoint_every"]  # quickstart.json as an earlier version wrote it
+    (out / "quickstart.json").write_text(json.dumps(settings))
+    again = run_quickstart(out, preset="cpu", overrides=TOY, progress=False)
+    assert again["reused"] is True and again["claims"] == report["claims"]
+    with pytest.raises(FileExistsError, match="other settings"):  # a changed value is still refused
+        run_quickstart(out, preset="cpu", overrides={**TOY, "checkpoint_every": 2}, progress=False)
+
+
+RUN_QUICKSTART = """
+import json, sys
+from salt_vla.quickstart import run_quickstart
+run_quickstart(sys.argv[1], preset="cpu", overrides=json.loads(sys.argv[2]), progress=False)
+"""
+
+
+def test_a_killed_quickstart_resumes_stage_2_from_its_last_checkpoint(tmp_path, capsys):
+    """A real process is killed (SIGKILL) once stage 2 has written a checkpoint; the same call then continues
+    stage 2 from that checkpoint's step, not from step 0, reuses stage 1 and the cache, and finishes."""
+    out = tmp_path / "quickstart"
+    overrides = {**TOY, "student_steps": 20, "checkpoint_every": 4}
+    steps, every = overrides["student_steps"], overrides["checkpoint_every"]
+    state = out / "runs" / "student" / "checkpoints" / "last" / "training_state" / "state.json"
+    process = subprocess.Popen([sys.executable, "-c", RUN_QUICKSTART, str(out), json.dumps(overrides)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not state.is_file():
+            assert process.poll() is None, \
+                f"the quickstart ended before its first stage-2 checkpoint: {process.stderr.read()}"
+            assert time.monotonic() < deadline, "no stage-2 checkpoint within 240 s"
+            time.sleep(0.01)
+    finally:
+        process.kill()
+        process.communicate()
+    checkpoint = json.loads(state.read_text())["step"]  # the kill may have come a checkpoint or two later
+    assert 0 < checkpoint < steps and checkpoint % every == 0
+    assert not (out / "runs" / "student" / "summary.json").exists() and not (out / "report.json").exists()
+    logged = [row["step"] for row in read_metrics(out / "runs" / "student" / "metrics.jsonl")]
+
+    report = run_quickstart(out, preset="cpu", overrides=overrides)
+    printed = capsys.readouterr().out
+    assert (f"salt run in {out / 'runs' / 'student'}: resuming from its checkpoint at step {checkpoint} of "
+            f"{steps}") in printed
+    assert "teacher run" in printed and "finished earlier" in printed  # stage 1 was not trained again
+    assert report["student"]["started_at_step"] == checkpoint and report["student"]["steps"] == steps
+    assert report["teacher"]["started_at_step"] == report["teacher"]["steps"] == TOY["teacher_steps"]
+    assert f"{steps} steps (resumed from its checkpoint at step {checkpoint} after an interruption)" in \
+        (out / "report.md").read_text()
+    rows = [row["step"] for row in read_metrics(out / "runs" / "student" / "metrics.jsonl")]
+    # the killed process's rows are kept (appended to, not rewritten); the resumed run logged only later steps
+    assert rows[:len(logged)] == logged and all(step > checkpoint for step in rows[len(logged):])
+    assert rows[-1] == steps
 
 
 def test_overwrite_starts_afresh_and_keeps_other_files(toy_copy, capsys):
