@@ -29,9 +29,9 @@ class LeRobotMissingError(MissingExtraError):
     recorder, the lerobot policies), so one ``except`` catches it wherever it was raised."""
 
 
-def install_line(extra: str) -> str:
-    """``pip install "salt-vla[<extra>]"``."""
-    return f'pip install "salt-vla[{extra}]"'
+def install_line(*extras: str) -> str:
+    """``pip install "salt-vla[<extra>,...]"``: one line installing every extra named."""
+    return f'pip install "salt-vla[{",".join(extras)}]"'
 
 
 def requires(*extras: str) -> dict[str, str]:
@@ -63,14 +63,21 @@ def describe_missing(absent: Mapping[str, str]) -> str:
 
 
 def require_extras(what: str, extras: Iterable[str]) -> None:
-    """Raise :class:`MissingExtraError` when a module of ``extras`` is missing, naming ``what`` needs them.
+    """Raise :class:`MissingExtraError` if a module of ``extras`` is missing, naming every extra needed.
 
-    >>> require_extras("salt-vla eval-policy", ["sim"])  # doctest: +SKIP
-    MissingExtraError: salt-vla eval-policy needs the sim extra: mujoco, gymnasium are not installed. Install it with: pip install "salt-vla[sim]"
+    The message names all of ``extras`` and one install line for all of them, even when only some are missing
+    (installing an extra that is already there changes nothing), so one command fixes it.
+
+    >>> require_extras("salt-vla record", ["sim", "lerobot"])  # doctest: +SKIP
+    MissingExtraError: salt-vla record needs the sim and lerobot extras: mujoco, gymnasium, lerobot are not
+    installed. Install them with: pip install "salt-vla[sim,lerobot]"
     """
-    for extra in extras:
-        absent = list(missing(requires(extra)))
-        if absent:
-            verb = "is" if len(absent) == 1 else "are"
-            raise MissingExtraError(f"{what} needs the {extra} extra: {', '.join(absent)} {verb} not installed. "
-                                    f"Install it with: {install_line(extra)}")
+    extras = list(extras)
+    absent = [module for extra in extras for module in missing(requires(extra))]
+    if absent:
+        verb = "is" if len(absent) == 1 else "are"
+        needs = f"the {extras[0]} extra" if len(extras) == 1 else \
+            f"the {', '.join(extras[:-1])} and {extras[-1]} extras"
+        them = "it" if len(extras) == 1 else "them"
+        raise MissingExtraError(f"{what} needs {needs}: {', '.join(absent)} {verb} not installed. "
+                                f"Install {them} with: {install_line(*extras)}")

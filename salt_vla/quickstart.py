@@ -20,21 +20,26 @@ the student beats the trivial predictor (the stronger of the best constant laten
 per token position); it beats the random-init encoder on the motion probes (each held-out video's accuracy
 averaged over the time arrow, whose two inputs hold the same frames so only dynamics can solve it, and the
 speed, vertical-velocity and bounce labels); how it compares with its teacher there.
-Every number in the report is computed by the run; nothing is fixed in advance.
+Every number and every sentence in the report is computed from the run (its seed, machine and PyTorch build
+included); what documented runs showed is in docs/quickstart.md, never in a report.
 
 Running it again on a finished directory reuses the results (and says so); an interrupted run resumes
-where it stopped; ``overwrite=True`` (``--overwrite``) starts afresh.
+where it stopped: each stage from its last checkpoint (every ``checkpoint_every`` steps, in
+``runs/<stage>/checkpoints/last``), finished stages and the latent cache reused; ``overwrite=True``
+(``--overwrite``) starts afresh.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 import resource
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +61,8 @@ class Preset:
     ``probe_test_fraction`` of the ``probe_videos`` are held out for testing; ``probe_bins`` is the probes'
     ``spatial_bins``; ``probe_layers`` how many of the encoders' last blocks the linear probes read, side by side
     (DINO's linear-probe protocol; a SALT student's last block is shaped for its predictor, earlier ones keep more).
+    ``checkpoint_every``: steps between both stages' checkpoints (``runs/<stage>/checkpoints/last``), from
+    which an interrupted quickstart resumes; they change no figure (the trainer resumes exactly).
     """
 
     name: str
@@ -86,6 +93,7 @@ class Preset:
     probe_test_fraction: float = 0.5
     probe_bins: int = 1
     probe_layers: int = 4
+    checkpoint_every: int = 100
 
 
 PRESETS: dict[str, Preset] = {
@@ -102,7 +110,7 @@ PRESETS: dict[str, Preset] = {
         student="vit_small_patch16_t2", student_args={}, teacher_args={},
         decoder={"dim": 192, "depth": 4, "num_heads": 3}, predictor={"dim": 384, "depth": 6, "num_heads": 6},
         teacher_steps=3000, student_steps=3000, batch_size=64, num_workers=8,
-        teacher_lr=1e-3, student_lr=1e-3, val_every=500,
+        teacher_lr=1e-3, student_lr=1e-3, val_every=500, checkpoint_every=500,
     ),
 }
 
@@ -143,7 +151,8 @@ def _stage_config(preset: Preset, out_dir: Path, seed: int, *, stage: str, steps
         "optim": {"lr": lr, "min_lr": lr / 10, "warmup_steps": max(1, steps // 20), "weight_decay": 0.04,
                   "weight_decay_end": 0.1, "fused": True},
         "run": {"steps": steps, "seed": seed, "out_dir": str(out_dir), "log_every": 10, "val_every": preset.val_every,
-                "val_batches": 4, "checkpoint_every": 0, "device": preset.device, "progress": progress},
+                "val_batches": 4, "checkpoint_every": preset.checkpoint_every, "device": preset.device,
+                "progress": progress},
         **extra,
     }
     return from_dict(TrainConfig, config)
@@ -219,14 +228,16 @@ def _last_metrics(run_dir: Path, prefix: str) -> dict[str, float]:
     return {k: v for k, v in rows[-1].items() if k.startswith(prefix)} if rows else {}
 
 
-def _train_stage(config: Any, say: Callable[[str], None]) -> Any:
-    """Train one stage, or reuse it when its run directory already holds the finished run.
+def _train_stage(config: Any, say: Callable[[str], None]) -> tuple[Any, int]:
+    """Train one stage, resuming from its last checkpoint, or reuse the finished run its directory holds.
 
-    A finished run is not handed to the trainer again: it reports its last logged metrics. A resumed run
-    with steps left trains them; if it ends without validating (nothing left to do), its last logged
-    validation is reported.
+    Returns the :class:`~salt_vla.train.trainer.TrainResult` and the step this call started from: 0 for a
+    fresh run, the checkpoint's step for a resumed one, ``config.run.steps`` for a finished run reused. A
+    finished run is not handed to the trainer again: it reports its last logged metrics. A resumed run with
+    steps left trains them; if it ends without validating (nothing left to do), its last logged validation is
+    reported.
     """
-    from salt_vla.train import train
+    from salt_vla.train import Trainer
     from salt_vla.train.state import STATE_DIR, TrainingState
     from salt_vla.train.trainer import TrainResult
 
@@ -239,11 +250,16 @@ def _train_stage(config: Any, say: Callable[[str], None]) -> Any:
             say(f"{config.stage} run in {out} finished earlier ({state.step} steps): reusing it")
             best = out / "checkpoints" / "best"
             return TrainResult(out, state, last, best if best.exists() else None, _last_metrics(out, "train/"),
-                               _last_metrics(out, "val/"))
-    result = train(config)
+                               _last_metrics(out, "val/")), state.step
+    trainer = Trainer(config)  # restores checkpoints/last when there is one
+    started = trainer.state.step
+    if started:
+        say(f"{config.stage} run in {out}: resuming from its checkpoint at step {started} of "
+            f"{config.run.steps}")
+    result = trainer.fit()
     result.train_metrics = result.train_metrics or _last_metrics(out, "train/")
     result.val_metrics = result.val_metrics or _last_metrics(out, "val/")
-    return result
+    return result, started
 
 
 def _elementwise(kind: str, beta: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -424,17 +440,32 @@ def _interval(values: list[float] | tuple[float, float], digits: int = 3) -> str
     return f"[{values[0]:+.{digits}f}, {values[1]:+.{digits}f}]"
 
 
-SEED_CHECKS = {
-    "cpu": "measured over seeds 0-4, the student beats the trivial predictor on every seed, and the random-init "
-           "encoder on the motion probes on seeds 1-4 (on seed 0 no difference was shown)",
-}
-"""What ``benchmarks/quickstart_seeds.py`` found for each preset (docs/quickstart.md, "Across seeds and installs")."""
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's name: ``model name`` of ``/proc/cpuinfo``, else ``platform.processor()`` or the machine."""
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
-def _one_draw(preset: str) -> str:
-    found = SEED_CHECKS.get(preset, "this preset has not been run over several seeds")
-    return (f"This report is one seed, one draw: {found}. `python benchmarks/quickstart_seeds.py --preset {preset}` "
-            "runs three seeds and says whether they agree; see docs/quickstart.md, \"Across seeds and installs\".")
+def _machine_words(report: dict[str, Any]) -> str:
+    machine = report.get("machine")
+    if not machine:  # a report.json written before the machine was recorded
+        return f"an unrecorded CPU, PyTorch {report['torch_version']}"
+    return (f"{machine['cpu']} ({machine['cpus']} CPUs, {machine['torch_threads']} PyTorch threads), "
+            f"PyTorch {report['torch_version']}")
+
+
+def _one_draw(report: dict[str, Any]) -> str:
+    """The report's closing words on what it is: this run's seed and machine (nothing of documented runs)."""
+    preset = report["preset"]
+    return (f"This report is one draw: seed {report['seeds']['train']} on {_machine_words(report)}. "
+            f"`python benchmarks/quickstart_seeds.py --preset {preset}` runs seeds 0-2 on this machine and "
+            "says whether their verdicts agree; docs/quickstart.md (\"Across seeds and installs\") says "
+            "which figures depend on the machine.")
 
 
 def _features_words(probe_set: dict[str, Any]) -> str:
@@ -442,6 +473,16 @@ def _features_words(probe_set: dict[str, Any]) -> str:
     blocks = "the last block's tokens" if layers == 1 else f"the last {layers} blocks' tokens side by side"
     where = "the whole frame" if bins == 1 else f"each of {bins}x{bins} regions"
     return f"{blocks}, averaged over {where} per token frame"
+
+
+def _started_words(stage: dict[str, Any]) -> str:
+    """Where this run's stage started, when not from step 0: resumed from a checkpoint, or reused whole."""
+    started = stage.get("started_at_step", 0)
+    if not started:
+        return ""
+    if started >= stage["steps"]:
+        return " (trained by an earlier start of this command, reused)"
+    return f" (resumed from its checkpoint at step {started} after an interruption)"
 
 
 def _verdict_cell(claim: dict[str, Any]) -> str:
@@ -474,8 +515,8 @@ def _markdown(report: dict[str, Any]) -> str:
         f"# salt-vla quickstart report ({report['preset']} preset)",
         "",
         f"Seeds: data {report['seeds']['train']} (train), {report['seeds']['val']} (validation), "
-        f"{report['seeds']['probe']} (probe); models {report['seeds']['model']}. Device: {report['device']}, "
-        f"PyTorch {report['torch_version']}. Wall time: {seconds['total']:.0f} s (CPU time {seconds['cpu']:.0f} s).",
+        f"{report['seeds']['probe']} (probe); models {report['seeds']['model']}. Device: {report['device']}; "
+        f"{_machine_words(report)}. Wall time: {seconds['total']:.0f} s (CPU time {seconds['cpu']:.0f} s).",
         "",
         "## Claims",
         "",
@@ -488,15 +529,17 @@ def _markdown(report: dict[str, Any]) -> str:
         "",
         *statements,
         "",
-        _one_draw(report["preset"]),
+        _one_draw(report),
         "",
         "## Is it learning?",
         "",
-        f"- Stage 1 (pixel teacher): {report['teacher']['steps']} steps, final train loss "
+        f"- Stage 1 (pixel teacher): {report['teacher']['steps']} steps{_started_words(report['teacher'])}, "
+        f"final train loss "
         f"{report['teacher']['train']['train/loss']:.4f}, validation loss {report['teacher']['validation']['val/loss']:.4f} "
         f"vs. {report['teacher']['validation']['val/mean_target_loss']:.4f} for the mean per-patch target (ratio "
         f"{report['teacher']['validation']['val/mean_target_ratio']:.3f}).",
-        f"- Stage 2 (SALT student on cached latents): {report['student']['steps']} steps, final train loss "
+        f"- Stage 2 (SALT student on cached latents): {report['student']['steps']} steps"
+        f"{_started_words(report['student'])}, final train loss "
         f"{report['student']['train']['train/loss']:.4f}; trainer's validation loss {val['val/loss']:.4f} vs. "
         f"{val['val/mean_target_loss']:.4f} for the mean target (ratio {val['val/mean_target_ratio']:.3f}).",
         f"- On all {per_clip['num_clips']} validation clips: student loss {per_clip['model_loss']:.4f}, best constant "
@@ -540,6 +583,16 @@ def _check_probe_layers(preset: Preset) -> None:
 
 def _settings(preset: Preset, seed: int) -> dict[str, Any]:
     return json.loads(json.dumps({"preset": asdict(preset), "seed": seed}))
+
+
+def _stored_settings(path: Path) -> dict[str, Any]:
+    """A directory's ``quickstart.json``; :class:`Preset` fields added since it was written are defaults."""
+    stored = json.loads(path.read_text())
+    defaults = {f.name: f.default if f.default is not MISSING else f.default_factory()
+                for f in fields(Preset) if f.default is not MISSING or f.default_factory is not MISSING}
+    if isinstance(stored.get("preset"), dict):
+        stored["preset"] = {**json.loads(json.dumps(defaults)), **stored["preset"]}
+    return stored
 
 
 def _clear(out_dir: Path) -> None:
@@ -598,7 +651,7 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
     settings_file = out_dir / "quickstart.json"
     if overwrite:
         _clear(out_dir)
-    elif settings_file.is_file() and json.loads(settings_file.read_text()) != settings:
+    elif settings_file.is_file() and _stored_settings(settings_file) != settings:
         raise FileExistsError(f"{out_dir} holds a quickstart run with other settings (see {settings_file}). Choose "
                               "another --out, or pass --overwrite to replace it.")
     elif (out_dir / "report.json").is_file():
@@ -620,7 +673,7 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
     teacher_config = _stage_config(preset, out_dir / "runs" / "teacher", seed, stage="teacher", steps=preset.teacher_steps,
                                    lr=preset.teacher_lr, model_args=preset.teacher_args,
                                    extra={"decoder": preset.decoder}, progress=progress)
-    stage1 = _train_stage(teacher_config, say)
+    stage1, teacher_start = _train_stage(teacher_config, say)
     lap("teacher")
 
     say("caching the frozen teacher's latents (train and validation)")
@@ -643,7 +696,7 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
                         "latent_cache": str(out_dir / "cache" / "train"),
                         "val_latent_cache": str(out_dir / "cache" / "val"),
                         "batch_size": preset.batch_size, "num_workers": preset.num_workers}})
-    stage2 = _train_stage(student_config, say)
+    stage2, student_start = _train_stage(student_config, say)
     lap("student")
 
     say(f"scoring the student on all {preset.val_videos} validation clips against trivial predictors")
@@ -671,11 +724,14 @@ def run_quickstart(out_dir: str | Path, *, preset: str | Preset = "cpu", seed: i
         "preset_settings": asdict(preset),
         "device": str(device),
         "torch_version": torch.__version__,
+        "machine": {"cpu": cpu_model(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
         "seeds": {"train": seed, "val": seed + 1, "probe": seed + 2, "model": seed},
         "seconds": seconds,
         "claims": claims,
-        "teacher": {"steps": stage1.state.step, "train": stage1.train_metrics, "validation": stage1.val_metrics},
-        "student": {"steps": stage2.state.step, "train": stage2.train_metrics, "validation": stage2.val_metrics},
+        "teacher": {"steps": stage1.state.step, "started_at_step": teacher_start,
+                    "train": stage1.train_metrics, "validation": stage1.val_metrics},
+        "student": {"steps": stage2.state.step, "started_at_step": student_start,
+                    "train": stage2.train_metrics, "validation": stage2.val_metrics},
         "validation_per_clip": validation,
         "probe_set": {"videos": preset.probe_videos, "test_videos": probes["student"]["time_arrow"]["num_test"],
                       "spatial_bins": preset.probe_bins, "layers": preset.probe_layers, "labels": {k: PROBE_LABELS[k] for k in preset.probe_labels},

@@ -39,7 +39,11 @@ def _mean(summary: dict[str, Any], name: str, scale: float, unit: str) -> str:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for frames/, MP4, metrics.json.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Chunks sampled per prediction (K).")
 @click.option("--every", type=int, default=1, show_default=True, help="Predict and draw every N control steps.")
-@click.option("--steps", type=int, default=None, help="Control steps (default: the task's max_steps, 400).")
+@click.option("--steps", type=int, default=None,
+              help="Control steps at most (default: the task's max_steps, 400).")
+@click.option("--full-episode", is_flag=True,
+              help="Run all --steps even after the episode succeeds (default: stop once success has settled, "
+                   "as the evaluator does).")
 @click.option("--camera", default="perspective", show_default=True,
               help="perspective, overhead_cam or wrist_cam.")
 @click.option("--size", type=SIZE, metavar="HxW", default="240x320", show_default=True, help="Frame size HxW.")
@@ -47,9 +51,10 @@ def _mean(summary: dict[str, Any], name: str, scale: float, unit: str) -> str:
 @click.option("--ghosts", type=int, default=8, show_default=True, help="Earlier predictions drawn as fading ghosts.")
 @click.option("--interactive", is_flag=True, help="Then browse the episode in MuJoCo's viewer (needs a display).")
 @policy_options
-def whiskers_command(policy: str, seed: int, out: Path, samples: int, every: int, steps: int | None, camera: str,
-                     size: tuple[int, int], image_size: tuple[int, int] | None, ghosts: int, interactive: bool,
-                     device: str | None, camera_map: str | None, policy_option: dict[str, Any]) -> None:
+def whiskers_command(policy: str, seed: int, out: Path, samples: int, every: int, steps: int | None,
+                     full_episode: bool, camera: str, size: tuple[int, int],
+                     image_size: tuple[int, int] | None, ghosts: int, interactive: bool, device: str | None,
+                     camera_map: str | None, policy_option: dict[str, Any]) -> None:
     """Draw a policy's predicted action chunks as whiskers on an SO-101 episode.
 
     Each prediction is forward-simulated in a copy of the simulation: green = current prediction (all
@@ -77,7 +82,8 @@ def whiskers_command(policy: str, seed: int, out: Path, samples: int, every: int
             interactive = False
     kwargs = policy_kwargs(device, camera_map, policy_option)
     try:
-        config = WhiskerConfig(samples=samples, every=every, steps=steps, camera=camera, size=size, ghosts=ghosts)
+        config = WhiskerConfig(samples=samples, every=every, steps=steps, full_episode=full_episode,
+                               camera=camera, size=size, ghosts=ghosts)
         if image_size is not None:
             config = replace(config, task=replace(config.task, image_size=image_size))
         with explained_policy_options(kwargs):
@@ -92,6 +98,10 @@ def whiskers_command(policy: str, seed: int, out: Path, samples: int, every: int
                + ", jerk " + _mean(summary, "jerk_m2_s6", 1, "m²/s⁶")
                + ", deviation " + _mean(summary, "deviation_m", 1000, "mm")
                + ", chunk end to block " + _mean(summary, "end_to_block_m", 100, "cm"))
+    episode = result["episode"]
+    if episode.success_step is not None:
+        click.echo(f"Success settled at step {episode.success_step}: the episode stopped there, as an "
+                   f"evaluation's does (--full-episode runs all {episode.config.episode_steps} steps).")
     if result["error"]:
         click.echo(f"The episode stopped early: {result['error']}", err=True)
     if interactive:

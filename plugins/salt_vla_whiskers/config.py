@@ -18,7 +18,9 @@ class WhiskerConfig:
         samples: ``K`` chunks sampled per prediction (flow-matching policies differ per sample; a
             deterministic policy gives ``K`` identical whiskers).
         every: predict (and draw a frame) every ``every`` control steps.
-        steps: control steps of the episode (``None``: the task's ``max_steps``).
+        steps: control steps of the episode at most (``None``: the task's ``max_steps``).
+        full_episode: run all ``steps`` even after the episode has succeeded (``False``: stop once success has
+            settled, as the evaluator does, so the metrics do not average a robot resting over the bowl).
         camera: camera of the frames: ``perspective`` (preset) or a task camera (``overhead_cam``, ``wrist_cam``).
         size: ``(H, W)`` of the frames (independent of the policy's camera images, ``task.image_size``).
         ghosts: how many earlier predictions stay drawn as fading blue ghosts.
@@ -31,6 +33,7 @@ class WhiskerConfig:
     samples: int = 1
     every: int = 1
     steps: int | None = None
+    full_episode: bool = False
     camera: str = "perspective"
     size: tuple[int, int] = (240, 320)
     ghosts: int = 8
@@ -58,7 +61,7 @@ class WhiskerConfig:
 
     @property
     def episode_steps(self) -> int:
-        """Control steps the episode runs."""
+        """Control steps the episode runs at most (fewer if success settles first, unless full_episode)."""
         return self.steps if self.steps is not None else self.task.max_steps
 
     @property

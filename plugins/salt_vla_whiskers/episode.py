@@ -10,8 +10,10 @@ At every ``every``-th control step ``t``, before the policy acts:
 
 Then the policy acts and the task steps, exactly as in the SO-101 evaluator (same seeding, ``bind`` for
 privileged policies, ``reset``, end-effector actions through IK); the gripper's positions form the executed
-path. A policy that raises or returns a malformed chunk or action ends the episode; what was recorded
-until then is kept, with the message in :attr:`WhiskerEpisode.error`. So does Ctrl-C, which also sets
+path. As in the evaluator, the episode ends once success has settled (the block at rest in the bowl for
+``settle_steps``), unless ``config.full_episode`` asks for every step. A policy that raises or returns a
+malformed chunk or action ends the episode; what was recorded until then is kept, with the message in
+:attr:`WhiskerEpisode.error`. So does Ctrl-C, which also sets
 :attr:`WhiskerEpisode.interrupted`.
 
 Metrics of each prediction (:mod:`salt_vla_whiskers.metrics`): whisker spread, chunk jerk, deviation from
@@ -82,6 +84,8 @@ class WhiskerEpisode:
         steps: one :class:`WhiskerStep` per prediction, in order.
         executed: ``[T + 1, 3]`` gripper positions after reset and after each of the ``T`` control steps.
         error: why the episode stopped early (policy error, or ``interrupted``), or ``""``.
+        success_step: the control step after which success had settled and the episode stopped (``None``: it
+            did not, or ``config.full_episode`` ran on).
         interrupted: the run was stopped by Ctrl-C (KeyboardInterrupt); ``steps`` hold what was recorded.
     """
 
@@ -93,6 +97,7 @@ class WhiskerEpisode:
     executed: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     error: str = ""
     interrupted: bool = False
+    success_step: int | None = None
 
     @property
     def dt(self) -> float:
@@ -129,6 +134,7 @@ class WhiskerEpisode:
             "horizon": horizon,
             "control_steps": len(self.executed) - 1,
             "planned_steps": self.config.episode_steps,
+            "success_step": self.success_step,
             "partial": self.interrupted,
             "error": self.error,
             "config": self.config.to_dict(),
@@ -198,6 +204,9 @@ def run_whiskers(
         name: the policy's name in the outputs (default: the SPEC or the class name).
         policy_kwargs: ``create_policy`` options for a SPEC ``policy`` (``device``, ``camera_map``, ...).
     """
+    from salt_vla_so101.outcomes import OutcomeThresholds, Trace
+    from salt_vla_so101.rollout import record_step
+
     from salt_vla.seeding import seed_everything
 
     config = config or WhiskerConfig()
@@ -232,6 +241,9 @@ def run_whiskers(
     policy.reset()
     dt = 1.0 / task.config.control_hz
     executed = [task.ee_position()]
+    thresholds = OutcomeThresholds()  # the evaluator's: the episode ends where an evaluation's would
+    trace = Trace(task.config.bowl_inner_radius, task.config.bowl_height)
+    record_step(task, trace)
     total = config.episode_steps
     state = np.empty(mujoco.mj_stateSize(task.model, STATE))
     for t in tqdm(range(total), desc=f"whiskers {name}", unit="step", disable=not progress, leave=False):
@@ -257,6 +269,10 @@ def run_whiskers(
             episode.error, episode.interrupted = f"step {t}: interrupted", True
             break
         executed.append(task.ee_position())
+        record_step(task, trace)
+        if not config.full_episode and trace.settled_success(thresholds):
+            episode.success_step = t + 1
+            break
     episode.executed = np.asarray(executed)
     for record in episode.steps:
         record.metrics["deviation_m"], record.metrics["overlap"] = metrics.deviation(

@@ -7,13 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from salt_vla.quickstart import run_quickstart
+from salt_vla.quickstart import cpu_model, run_quickstart
 from salt_vla.train.metrics import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,16 +85,44 @@ def test_report_numbers_come_from_the_run(toy_run):
             assert result["num_test"] == TOY["probe_videos"] // 2
     assert report["comparisons"]["random_init"]["time_arrow"]["mean"] == pytest.approx(
         probes["student"]["time_arrow"]["accuracy"] - probes["random_init"]["time_arrow"]["accuracy"])
+    machine = report["machine"]
+    assert machine == {"cpu": cpu_model(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    assert report["torch_version"] == torch.__version__
     markdown = (out / "report.md").read_text()
-    assert ("This report is one seed, one draw: measured over seeds 0-4, the student beats the trivial "
-            "predictor on every seed") in markdown
+    assert f"This report is one draw: seed 0 on {machine['cpu']} ({machine['cpus']} CPUs" in markdown
+    assert f"PyTorch {torch.__version__}" in markdown
 
 
-def test_a_preset_never_run_over_seeds_says_so_in_its_report():
-    from salt_vla.quickstart import _one_draw
+def test_the_report_says_nothing_about_documented_runs(toy_run):
+    """Its words come from report.json: another seed, CPU and build give other words, and no documented seed's
+    verdict (the docs' "on seed 0 no difference was shown") appears in any report."""
+    from salt_vla.quickstart import _markdown
 
-    assert "this preset has not been run over several seeds" in _one_draw("gpu")
-    assert "--preset gpu" in _one_draw("gpu")
+    out, report = toy_run
+    markdown = (out / "report.md").read_text()
+    for documented in ("seeds 0-4", "seeds 1-4", "on seed 0"):
+        assert documented not in markdown, documented
+    xeon = "Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz"
+    other = {**report, "seeds": {**report["seeds"], "train": 7}, "torch_version": "2.99.0+cpu",
+             "machine": {"cpu": xeon, "cpus": 2, "torch_threads": 2}}
+    words = _markdown(other)
+    assert f"This report is one draw: seed 7 on {xeon} (2 CPUs, 2 PyTorch threads), PyTorch 2.99.0+cpu." \
+        in words
+    assert f"--preset {report['preset']}" in words
+    older = {key: value for key, value in report.items() if key != "machine"}  # an earlier version's report
+    assert "seed 0 on an unrecorded CPU, PyTorch" in _markdown(older)
+
+
+def test_cpu_model_reads_proc_cpuinfo_and_falls_back_to_platform(tmp_path):
+    import platform
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n"
+                    "model name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n")
+    assert cpu_model(info) == "Intel(R) Xeon(R) CPU @ 2.20GHz"
+    info.write_text("processor\t: 0\nHardware\t: BCM2835\n")  # no model name line (some ARM kernels)
+    assert cpu_model(info) == (platform.processor() or platform.machine() or "unknown")
+    assert cpu_model(tmp_path / "absent") == cpu_model(info)
 
 
 def test_rerunning_a_finished_directory_reuses_it(toy_copy, capsys):
@@ -115,6 +144,63 @@ def test_finished_training_runs_are_reused_and_report_their_last_validation(toy_
     assert again["teacher"]["steps"] == TOY["teacher_steps"] and again["student"]["steps"] == TOY["student_steps"]
     assert again["validation_per_clip"] == report["validation_per_clip"]
     assert again["probes"] == report["probes"] and again["reused"] is False
+
+
+def test_a_directory_written_before_checkpoint_every_existed_is_still_reused(toy_copy):
+    out, report = toy_copy
+    settings = json.loads((out / "quickstart.json").read_text())
+    del settings["preset"]["checkpoint_every"]  # quickstart.json as an earlier version wrote it
+    (out / "quickstart.json").write_text(json.dumps(settings))
+    again = run_quickstart(out, preset="cpu", overrides=TOY, progress=False)
+    assert again["reused"] is True and again["claims"] == report["claims"]
+    with pytest.raises(FileExistsError, match="other settings"):  # a changed value is still refused
+        run_quickstart(out, preset="cpu", overrides={**TOY, "checkpoint_every": 2}, progress=False)
+
+
+RUN_QUICKSTART = """
+import json, sys
+from salt_vla.quickstart import run_quickstart
+run_quickstart(sys.argv[1], preset="cpu", overrides=json.loads(sys.argv[2]), progress=False)
+"""
+
+
+def test_a_killed_quickstart_resumes_stage_2_from_its_last_checkpoint(tmp_path, capsys):
+    """A real process is killed (SIGKILL) once stage 2 has written a checkpoint; the same call then continues
+    stage 2 from that checkpoint's step, not from step 0, reuses stage 1 and the cache, and finishes."""
+    out = tmp_path / "quickstart"
+    overrides = {**TOY, "student_steps": 20, "checkpoint_every": 4}
+    steps, every = overrides["student_steps"], overrides["checkpoint_every"]
+    state = out / "runs" / "student" / "checkpoints" / "last" / "training_state" / "state.json"
+    process = subprocess.Popen([sys.executable, "-c", RUN_QUICKSTART, str(out), json.dumps(overrides)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not state.is_file():
+            assert process.poll() is None, \
+                f"the quickstart ended before its first stage-2 checkpoint: {process.stderr.read()}"
+            assert time.monotonic() < deadline, "no stage-2 checkpoint within 240 s"
+            time.sleep(0.01)
+    finally:
+        process.kill()
+        process.communicate()
+    checkpoint = json.loads(state.read_text())["step"]  # the kill may have come a checkpoint or two later
+    assert 0 < checkpoint < steps and checkpoint % every == 0
+    assert not (out / "runs" / "student" / "summary.json").exists() and not (out / "report.json").exists()
+    logged = [row["step"] for row in read_metrics(out / "runs" / "student" / "metrics.jsonl")]
+
+    report = run_quickstart(out, preset="cpu", overrides=overrides)
+    printed = capsys.readouterr().out
+    assert (f"salt run in {out / 'runs' / 'student'}: resuming from its checkpoint at step {checkpoint} of "
+            f"{steps}") in printed
+    assert "teacher run" in printed and "finished earlier" in printed  # stage 1 was not trained again
+    assert report["student"]["started_at_step"] == checkpoint and report["student"]["steps"] == steps
+    assert report["teacher"]["started_at_step"] == report["teacher"]["steps"] == TOY["teacher_steps"]
+    assert f"{steps} steps (resumed from its checkpoint at step {checkpoint} after an interruption)" in \
+        (out / "report.md").read_text()
+    rows = [row["step"] for row in read_metrics(out / "runs" / "student" / "metrics.jsonl")]
+    # the killed process's rows are kept (appended to, not rewritten); the resumed run logged only later steps
+    assert rows[:len(logged)] == logged and all(step > checkpoint for step in rows[len(logged):])
+    assert rows[-1] == steps
 
 
 def test_overwrite_starts_afresh_and_keeps_other_files(toy_copy, capsys):

@@ -50,6 +50,20 @@ def test_eval_policy_sweep_writes_one_table(tmp_path) -> None:
     assert "`hold`" in table and "`random`" in table
 
 
+@pytest.mark.parametrize("absent", [("mujoco", "gymnasium", "lerobot"), ("lerobot",)])
+def test_record_names_every_extra_it_needs_in_one_install_line(tmp_path, monkeypatch, absent) -> None:
+    """On the core install (nothing of either extra) and with the sim extra only, `salt-vla record` names both
+    extras and one line installing them, not one extra now and the other on the next try."""
+    for module in absent:
+        monkeypatch.setitem(sys.modules, module, None)  # what the import system reports for an absent package
+    result = CliRunner().invoke(record_command, ["--episodes", "1", "--out", str(tmp_path / "data")])
+    assert result.exit_code == 1, result.output
+    assert (f"salt-vla record needs the sim and lerobot extras: {', '.join(absent)} "
+            f"{'is' if len(absent) == 1 else 'are'} not installed. Install them with: "
+            'pip install "salt-vla[sim,lerobot]"') in result.output
+    assert not (tmp_path / "data").exists()
+
+
 @pytest.mark.slow
 def test_record_command_writes_a_dataset(tmp_path) -> None:
     out = tmp_path / "data"

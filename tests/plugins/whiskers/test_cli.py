@@ -26,6 +26,21 @@ def test_whiskers_writes_frames_video_metrics_and_plot(tmp_path) -> None:
     assert document["seed"] == 3 and document["config"]["samples"] == 2 and document["config"]["size"] == [64, 80]
 
 
+def test_whiskers_stop_once_success_settles_unless_full_episode(tmp_path) -> None:
+    fast = ["--policy", "scripted", "--seed", "0", "--every", "100", "--size", "64x80"]
+    result = CliRunner().invoke(whiskers_command, [*fast, "--out", str(tmp_path / "stopped")])
+    assert result.exit_code == 0, result.output
+    assert "3 frames" in result.output  # steps 0, 100 and 200 of the 214 the episode ran
+    assert ("Success settled at step 214: the episode stopped there, as an evaluation's does (--full-episode "
+            "runs all 400 steps).") in result.output
+    assert json.loads((tmp_path / "stopped" / "metrics.json").read_text())["control_steps"] == 214
+    full = CliRunner().invoke(whiskers_command, [*fast, "--full-episode", "--out", str(tmp_path / "full")])
+    assert full.exit_code == 0, full.output
+    assert "4 frames" in full.output and "Success settled" not in full.output
+    document = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    assert document["control_steps"] == 400 and document["config"]["full_episode"] is True
+
+
 @LINUX_ONLY
 def test_interactive_without_a_display_says_so_and_still_writes_the_files(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
@@ -55,6 +70,6 @@ def test_the_salt_vla_program_has_the_command() -> None:
     result = subprocess.run([sys.executable, "-m", "salt_vla", "whiskers", "--help"], capture_output=True, text=True,
                             env=env, timeout=120)
     assert result.returncode == 0, result.stderr
-    for option in ("--policy", "--seed", "--out", "--samples", "--every", "--steps", "--camera", "--size",
-                   "--interactive"):
+    for option in ("--policy", "--seed", "--out", "--samples", "--every", "--steps", "--full-episode",
+                   "--camera", "--size", "--interactive"):
         assert option in result.stdout

@@ -17,6 +17,7 @@ from salt_vla_whiskers.frames import render_frames
 from salt_vla_whiskers.visualizer import whisker_frames
 
 import salt_vla
+from salt_vla.evaluation import Outcome
 from salt_vla.interfaces import Visualizer
 from salt_vla.plugins import plugin_statuses
 
@@ -66,6 +67,25 @@ def test_a_random_policy_has_far_more_jerk_than_the_expert() -> None:
     expert = run_whiskers("scripted", 0, config, progress=False).summary()["jerk_m2_s6"]["mean"]
     random = run_whiskers("random", 0, config, progress=False).summary()["jerk_m2_s6"]["mean"]
     assert random > 20 * expert, (random, expert)
+
+
+def test_the_episode_stops_where_an_evaluation_of_it_stops_unless_the_full_episode_is_asked_for() -> None:
+    """Seed 0's expert succeeds at step 214 of 400: the whiskers end there, as the evaluator's episode does,
+    so the metrics do not average 186 steps of a robot resting over the bowl; full_episode runs all 400."""
+    config = replace(FAST, every=50)
+    (evaluated,) = salt_vla.create_evaluator("so101_pick_place", render=False).evaluate(
+        "scripted", 1, seed=0, progress=False).episodes
+    assert evaluated.outcome is Outcome.SUCCESS and evaluated.steps < config.episode_steps
+    stopped = run_whiskers("scripted", 0, config, progress=False)
+    assert stopped.success_step == evaluated.steps == len(stopped.executed) - 1
+    assert [s.step for s in stopped.steps] == list(range(0, evaluated.steps, 50))
+    assert stopped.to_json()["success_step"] == evaluated.steps and stopped.error == ""
+    full = run_whiskers("scripted", 0, replace(config, full_episode=True), progress=False)
+    assert full.success_step is None and full.to_json()["success_step"] is None
+    assert len(full.executed) - 1 == config.episode_steps and len(full.steps) == config.episode_steps // 50
+    np.testing.assert_array_equal(full.executed[:len(stopped.executed)], stopped.executed)  # same episode, on
+    never = run_whiskers("hold", 0, replace(FAST, every=10, steps=30), progress=False)  # never succeeds: all
+    assert never.success_step is None and len(never.executed) - 1 == 30
 
 
 def test_frames_can_be_redrawn_from_another_camera_without_the_policy() -> None:

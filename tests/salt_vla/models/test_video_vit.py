@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import timm
 import torch
@@ -73,6 +76,19 @@ def test_named_sizes_match_timm_parameter_counts():
         ours = sum(p.numel() for p in salt_vla.create_encoder(f"vit_{size}_patch16_t2").parameters())
         image = sum(p.numel() for p in timm.create_model(f"vit_{size}_patch16_224", num_classes=0).parameters())
         assert abs(ours - image) / image < tolerance, (size, ours, image)
+
+
+def test_the_docs_give_every_named_encoders_exact_parameter_count():
+    """docs/models.md's table: one row per registered encoder, its width/depth/heads and its exact parameter
+    count (each built on the meta device: no memory, even for the 631M-parameter vit_huge)."""
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "models.md").read_text()
+    rows = {name: (shape, count) for name, shape, count in
+            re.findall(r"^\| `(vit_\w+)` \| (\d+, \d+, \d+) \| ([\d,]+) \|", docs, re.M)}
+    assert sorted(rows) == salt_vla.list_names("encoder")
+    for name, (shape, count) in rows.items():
+        model = salt_vla.create_encoder(name, device="meta")
+        assert shape == f"{model.config.embed_dim}, {model.config.depth}, {model.config.num_heads}", name
+        assert count == f"{sum(p.numel() for p in model.parameters()):,}", name
 
 
 def test_gradient_checkpointing_gives_same_gradients():
