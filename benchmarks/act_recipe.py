@@ -200,9 +200,12 @@ def write_results(index: dict[str, Any], work: Path, results: Path) -> dict[str,
             reports.append(EvalReport.read(report))
             names.append(name)
         for n in summary.get("evaluation_n_action_steps", {}):
-            variant = work / "arms" / name / f"eval_n_action_steps_{n}" / "report.json"
-            reports.append(EvalReport.read(variant))
+            reports.append(EvalReport.read(work / "arms" / name / f"eval_n_action_steps_{n}" / "report.json"))
             names.append(f"{name}@{n}")
+        for step, variant in summary.get("evaluation_checkpoints", {}).items():
+            brief[name][f"step_{step}"] = {k: variant[k] for k in ("success_rate", "success_ci95", "episodes")}
+            reports.append(EvalReport.read(work / "arms" / name / f"eval_step_{int(step):06d}" / "report.json"))
+            names.append(f"{name}@step{step}")
     index = {**{k: v for k, v in index.items() if k not in ("arms", "gpu_samples")}, "results": brief}
     if plan["baseline"] in names and len(names) > 1:
         comparison = compare_reports(reports, names=names, baseline=plan["baseline"])

@@ -103,6 +103,14 @@ def load_runner():
     return module
 
 
+def test_checkpoints_to_evaluate_must_be_saved_ones() -> None:
+    spec = importlib.util.spec_from_file_location("train_act_on_scripted_demos", ROOT / "examples" / "train_act_on_scripted_demos.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    with pytest.raises(SystemExit, match=r"--eval-checkpoints \[7, 20\]: checkpoints are saved every --save-freq 5"):
+        example.parse(["--preset", "tiny", "--out", "x", "--eval-checkpoints", "5", "7", "10", "20"])
+
+
 def test_a_plan_naming_missing_datasets_or_baseline_is_refused(tmp_path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text("preset: tiny\ncommon: []\ndatasets: {clean: []}\n"
@@ -122,7 +130,7 @@ preset: tiny
 common: [--val-episodes, 0, --bare-steps, 0, --eval-max-steps, 20]
 datasets: {clean: [], noisy: [--action-noise, 2.0]}
 arms:
-  base: {dataset: clean, flags: [--eval-n-action-steps, 5]}
+  base: {dataset: clean, flags: [--eval-n-action-steps, 5, --eval-checkpoints, 5]}
   dart_shift: {dataset: noisy, flags: [--augment, shift, --lr-decay, 0.1]}
 baseline: base
 deadline_s: 900
@@ -143,6 +151,7 @@ eval_reserve_s: 60
     assert train_config["scheduler"]["type"] == "cosine_decay_with_warmup"
     # Per-episode outcomes, seed-ordered, and the comparison pairs every arm and variant with the baseline.
     assert len(base["evaluation"]["outcomes"]) == base["evaluation"]["episodes"] == 1
-    assert set(index["comparisons"]) == {"dart_shift", "base@5"}
+    assert set(index["comparisons"]) == {"dart_shift", "base@5", "base@step5"}
+    assert base["evaluation_checkpoints"]["5"]["episodes"] == 1 and base["evaluation"]["checkpoint_step"] == 10
     assert all(c["paired_seeds"] == 1 for c in index["comparisons"].values())
     assert (results / "compare.md").is_file() and (results / "base.eval_n_action_steps_5.report.json").is_file()

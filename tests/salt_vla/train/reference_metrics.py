@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -96,18 +95,9 @@ def measure_spread() -> dict[str, Any]:
         done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         deviation, where = largest_deviation(json.loads(done.stdout.strip().splitlines()[-1]), reference)
         runs[capability] = {"largest_relative_deviation": deviation, "where": where}
-    return {"torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-            "cpu_model": _cpu_model(), "runs": runs}
+    from salt_vla.quickstart import cpu_model
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    return {"torch": torch.__version__, "cpu_model": cpu_model(), "runs": runs}
 
 
 if __name__ == "__main__":
