@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
@@ -37,6 +37,10 @@ from salt_vla_so101.compatibility import check_policy
 from salt_vla_so101.config import TaskConfig
 from salt_vla_so101.noise import ActionNoise
 from salt_vla_so101.outcomes import OutcomeThresholds
+
+if TYPE_CHECKING:  # the rollout imports MuJoCo: only the functions that run episodes import it
+    from salt_vla_so101.rollout import EpisodeRecord, StepCallback
+    from salt_vla_so101.task import PickPlaceTask
 
 ROBOT_TYPE = "so101_follower"
 
@@ -95,8 +99,9 @@ class _Recording:
     task_string: str | None = None
     action_noise: ActionNoise | None = None
 
-    def run(self, sim: Any, policy: Policy, seed: int, on_step: Any = None) -> Any:
-        """Episode ``seed`` of ``policy`` on ``sim`` with the recording's thresholds and noise (an EpisodeRecord)."""
+    def run(self, sim: PickPlaceTask, policy: Policy, seed: int,
+            on_step: StepCallback | None = None) -> EpisodeRecord:
+        """Episode ``seed`` of ``policy`` on ``sim`` with the recording's thresholds and execution noise."""
         from salt_vla_so101.rollout import run_episode
 
         return run_episode(sim, policy, seed, thresholds=self.thresholds, on_step=on_step,
