@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,6 @@ class Plan:
     deadline_s: float | None = None
     eval_reserve_s: float = 0.0
     notes: str = ""
-    compare_keys: list[str] = field(default_factory=lambda: ["evaluation"])
 
     @classmethod
     def read(cls, path: Path) -> Plan:
