@@ -23,26 +23,28 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def differences(actual: Any, expected: Any, name: str) -> list[str]:
-    """``"name: cache A, run B"`` for every difference; for dicts, only the keys ``expected`` has."""
+def differences(actual: Any, expected: Any, name: str, labels: tuple[str, str] = ("cache", "run")) -> list[str]:
+    """``"name: cache A, run B"`` for every difference (``labels`` name the two sides); for dicts, only the keys
+    ``expected`` has."""
     actual, expected = _plain(actual), _plain(expected)
     if isinstance(expected, dict) and isinstance(actual, dict):
         out = []
         for key, value in expected.items():
             if key not in actual:
-                out.append(f"{name}.{key}: cache has none, run {value!r}")
+                out.append(f"{name}.{key}: {labels[0]} has none, {labels[1]} {value!r}")
             else:
-                out.extend(differences(actual[key], value, f"{name}.{key}"))
+                out.extend(differences(actual[key], value, f"{name}.{key}", labels))
         return out
-    return [] if actual == expected else [f"{name}: cache {actual!r}, run {expected!r}"]
+    return [] if actual == expected else [f"{name}: {labels[0]} {actual!r}, {labels[1]} {expected!r}"]
 
 
-def check(actual: Mapping[str, Any], expected: Mapping[str, Any], *, what: str, fix: str) -> None:
+def check(actual: Mapping[str, Any], expected: Mapping[str, Any], *, what: str, fix: str,
+          labels: tuple[str, str] = ("cache", "run")) -> None:
     """Raise :class:`CacheMismatchError` listing every difference between ``actual`` and ``expected``."""
     unknown = sorted(set(expected) - set(actual))
     if unknown:
         raise ValueError(f"Unknown cache fields {unknown}; comparable fields: {sorted(actual)}.")
-    mismatches = [line for key in expected for line in differences(actual[key], expected[key], key)]
+    mismatches = [line for key in expected for line in differences(actual[key], expected[key], key, labels)]
     if mismatches:
         raise CacheMismatchError(
             f"{what} does not match ({len(mismatches)} difference{'s' * (len(mismatches) > 1)}):\n  - "

@@ -162,6 +162,18 @@ def _encoder(config: TrainConfig) -> nn.Module:
                                    grad_checkpointing=student.grad_checkpointing, **student.args)
 
 
+def _check_same_targets(val_cache: Any, train_cache: Any) -> None:
+    """Refuse a validation cache whose latents come from another teacher (or width, type) than the training
+    cache's: its validation loss would measure the student against targets it was never trained on."""
+    from salt_vla.cache.compat import check, compat_fields
+
+    train = compat_fields(train_cache.metadata)
+    check(compat_fields(val_cache.metadata), {key: train[key] for key in ("teacher", "latent_dim", "dtype")},
+          what=f"Validation cache {val_cache.path} (data.val_latent_cache)", labels=("validation cache", "training cache"),
+          fix=f"Build the validation cache with the teacher of the training cache {train_cache.path} "
+              f"(data.latent_cache), or point data.val_latent_cache at one that was.")
+
+
 class PixelTeacherTask:
     """Stage 1: an encoder and a light pixel decoder (:class:`~salt_vla.models.PixelMAE`) reconstruct the
     per-patch normalised pixels of the masked tubelets. Default loss: ``mse`` on layer-normalised targets."""
@@ -222,9 +234,9 @@ class SaltStudentTask:
         self.grid = tuple(student.grid(*context.clip_shape[1:]))
         # Caches are opened once the student's grid is known: one check lists every difference at once.
         train_set = self._cached(context, context.train_set, cfg.data.latent_cache, cfg.data.clip_cache)
+        self.cache = getattr(train_set, "cache", None)
         val_set = None if context.val_set is None else self._cached(context, context.val_set,
                                                                      cfg.data.val_latent_cache, None)
-        self.cache = getattr(train_set, "cache", None)
         latent_dim = self._target_width(context, student)
         predictor = Predictor(PredictorConfig(
             in_dim=student.embed_dim, out_dim=latent_dim, dim=cfg.predictor.dim, depth=cfg.predictor.depth,
@@ -242,6 +254,8 @@ class SaltStudentTask:
         cache = LatentCache(latent_cache)
         cache.check_compatible(cache_requirements(dataset=base, grid=self.grid, dtype=data.latent_dtype,
                                                   teacher=data.latent_teacher))
+        if self.cache is not None:  # the validation cache: its targets must be the training cache's
+            _check_same_targets(cache, self.cache)
         clips = ClipCache(clip_cache) if clip_cache else None
         if not data.skip_cache_verify:  # once per start, each rank its share of the shards
             for opened in (cache, clips):
