@@ -21,6 +21,9 @@ import numpy as np
 
 from salt_vla.data.views import VideoInfo
 
+ESTIMATE_SLACK = 2
+"""Frames a stream may end before the header's count (WebM/MKV estimate it from the duration) and be complete."""
+
 
 class VideoDecodeError(RuntimeError):
     """A video file that cannot be read; ``path`` names it."""
@@ -111,8 +114,9 @@ class VideoReader:
         """The frames ``indices`` (non-decreasing), ``[T, H, W, 3]`` uint8 RGB.
 
         Decoding starts at the keyframe before ``indices[0]`` and stops after ``indices[-1]``.
-        Indices past the end get the last frame; a stream that ends more than ``max(2, 5%)`` frames
-        before the count the header promises is reported as truncated.
+        Indices past the end get the last frame; a stream that ends more than :data:`ESTIMATE_SLACK` frames
+        before the count the header promises is truncated: a clip reaching past its end is a
+        :class:`VideoDecodeError` (never padded with copies of the last frame).
         """
         wanted = [int(i) for i in indices]
         if not wanted or any(b < a for a, b in itertools.pairwise(wanted)) or wanted[0] < 0:
@@ -159,12 +163,14 @@ class VideoReader:
                 return out
         if previous is None:
             raise VideoDecodeError(self.path, "no frame could be decoded")
-        # The stream ended before a wanted frame. A frame or two is the frame-count estimate's error
-        # (filled by repeating the last frame); more means the file is truncated. Measured to the *last*
-        # wanted frame: measured to the next one, a cut clip came back as up to T - 1 copies of one frame.
-        last, expected = self._index(previous), min(wanted[-1], self.info.num_frames - 1)
-        if expected - last > max(2, self.info.num_frames // 20):
-            raise VideoDecodeError(self.path, f"truncated: frames end at {last}, the header promises {self.info.num_frames}")
+        # The stream ended before a wanted frame. A stream that ends at most ESTIMATE_SLACK frames before the
+        # header's count is the frame-count estimate's error (its last frames are filled by repeating the last
+        # one); one that ends earlier is truncated, and no clip reaching past its end is served: it used to be
+        # tolerated up to 5% of the frames, so a 400-frame file cut at 95% served clips ending in 5 copies.
+        last = self._index(previous)
+        if self.info.num_frames - 1 - last > ESTIMATE_SLACK:
+            raise VideoDecodeError(self.path, f"truncated: frames end at {last}, the header promises "
+                                              f"{self.info.num_frames} (clip wants up to {wanted[-1]})")
         while len(out) < len(wanted):
             out.append(rgb(previous))
         return out

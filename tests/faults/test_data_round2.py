@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import pytest
 from click.testing import CliRunner
 
 from salt_vla.cli import cli
@@ -20,3 +24,44 @@ def test_a_validation_cache_from_another_teacher_is_refused(latent_caches, run_c
 
     same = run_config("same", data={**data, "val_latent_cache": str(latent_caches(0))}, run=run)
     assert CliRunner().invoke(cli, ["train", str(same), "stage=salt"]).exit_code == 0
+
+
+def _cut_near_the_end(source: Path, out: Path, lost: range) -> int:
+    """Write ``source`` cut to the first length whose stream loses ``lost`` frames; the frames that remain."""
+    import av
+
+    data = source.read_bytes()
+    with av.open(str(source)) as container:
+        total = sum(1 for _ in container.decode(video=0))
+    for percent in range(99, 80, -1):
+        out.write_bytes(data[: len(data) * percent // 100])
+        with av.open(str(out)) as container:
+            decodable = sum(1 for _ in container.decode(video=0))
+        if total - decodable in lost:
+            return decodable
+    raise AssertionError(f"no cut of {source} loses {lost} frames")
+
+
+def test_a_video_cut_near_its_end_never_serves_repeated_frames(tmp_path: Path) -> None:
+    from salt_vla.data import CorruptVideoWarning, SyntheticPhysicsDataset, VideoFolderDataset, write_videos
+    from salt_vla.data.decode import VideoDecodeError, VideoReader
+
+    frames = 80  # 5% of the frames is 4: a cut that loses 3 or 4 used to be padded with copies of the last frame
+    written = tmp_path / "written"
+    source = SyntheticPhysicsDataset(num_videos=2, frames=frames, size=(32, 32), seed=3, video_frames=frames)
+    write_videos(source, written, codec="vp9", keyframe_interval=8, progress=False)
+    good, other = sorted(written.glob("*.webm"))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    kept = _cut_near_the_end(good, folder / "000000_cut.webm", range(3, 5))
+
+    with VideoReader(folder / "000000_cut.webm") as reader:
+        assert len(reader.read(list(range(kept)))) == kept  # the frames that are there still read
+        with pytest.raises(VideoDecodeError, match=f"truncated: frames end at {kept - 1}, the header promises"):
+            reader.read(list(range(kept - 8, frames)))
+
+    shutil.copy(other, folder / "000001_ok.webm")
+    dataset = VideoFolderDataset(folder, frames=frames - 2, stride=1, size=(32, 32), labels="none", seed=0)
+    with pytest.warns(CorruptVideoWarning, match="000000_cut.webm"):
+        item = dataset[0]  # every clip of 78 frames reaches past the cut
+    assert item["skipped"] == 1 and item["view"].video_index == 1 and dataset.skipped == 1
