@@ -10,8 +10,10 @@ The sweep is one module: :class:`AttentiveProbes` holds ``K`` independent probes
 (``[K, ...]``) and scores a batch for all of them with ``einsum``; :func:`train_probes` trains them
 together with AdamW whose learning rate and weight decay are per-probe tensors. The probe with the best
 validation accuracy (ties: lower validation loss) is chosen; its accuracy on a test split that played
-no part in training or choosing is what :func:`attentive_probe` reports, with a Wilson 95% interval,
-the test-set size and the chance level (the majority-class share of the test split).
+no part in training or choosing is what :func:`attentive_probe` reports, with a Wilson 95% interval
+over the independent test units (videos: a time-arrow video's two answers count once, as in
+:func:`~salt_vla.probes.fit_linear_probe`), their number ``num_test`` and the chance level (the
+majority-class share of the test split).
 
 Splits are by video (:func:`split_three`): both directions of a time-arrow clip land on the same side.
 """
@@ -123,17 +125,18 @@ def _standardiser(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def _evaluate(probes: AttentiveProbes, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-probe accuracy ``[K]`` and mean cross-entropy ``[K]``."""
-    correct = torch.zeros(probes.probes, dtype=torch.float64, device=device)
+              device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-probe accuracy ``[K]``, mean cross-entropy ``[K]`` and per-example correctness ``[K, M]`` (bool)."""
+    correct = []
     loss = torch.zeros(probes.probes, dtype=torch.float64, device=device)
     for start in range(0, x.shape[0], batch_size):
         logits = probes(x[start:start + batch_size].to(device))
         target = y[start:start + batch_size].to(device)
-        correct += (logits.argmax(-1) == target).sum(1)
+        correct.append((logits.argmax(-1) == target).cpu())
         loss += F.cross_entropy(logits.flatten(0, 1), target.repeat(probes.probes), reduction="none") \
             .reshape(probes.probes, -1).sum(1).double()
-    return (correct / x.shape[0]).cpu(), (loss / x.shape[0]).cpu()
+    hits = torch.cat(correct, dim=1)
+    return hits.double().mean(1), (loss / x.shape[0]).cpu(), hits
 
 
 def train_probes(train_x: torch.Tensor, train_y: torch.Tensor, lrs: Sequence[float], weight_decays: Sequence[float], *,
@@ -188,11 +191,14 @@ def attentive_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.T
                     test_x: torch.Tensor, test_y: torch.Tensor, *, lrs: Sequence[float] = DEFAULT_LRS,
                     weight_decays: Sequence[float] = DEFAULT_WEIGHT_DECAYS, heads: int = 1, epochs: int = 20,
                     batch_size: int = 64, seed: int = 0, device: str | torch.device = "cpu",
-                    name: str = "probe") -> AttentiveProbeResult:
+                    name: str = "probe", test_groups: torch.Tensor | None = None) -> AttentiveProbeResult:
     """Sweep ``lrs x weight_decays`` attentive probes, choose on validation, report test accuracy.
 
     Args:
         train_x, val_x, test_x: ``[M, N, D]`` token maps. train_y, val_y, test_y: ``[M]`` int64 labels.
+        test_groups: ``[M_test]`` int64 group of each test example (e.g. its video), as in
+            :func:`~salt_vla.probes.fit_linear_probe`: examples of one group are not independent, so the
+            interval and ``num_test`` are over groups (each scored by its mean). Default: one per example.
     """
     if train_x.shape[0] < 2 or val_x.shape[0] < 1 or test_x.shape[0] < 1:
         raise ValueError(f"{name}: need >= 2 training, >= 1 validation and >= 1 test examples; got "
@@ -204,19 +210,25 @@ def attentive_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.T
     probes = train_probes(train_x, train_y, [g[0] for g in grid], [g[1] for g in grid], classes=classes, heads=heads,
                           epochs=epochs, batch_size=batch_size, seed=seed, device=device)
     device = torch.device(device)
-    train_acc, _ = _evaluate(probes, train_x, train_y, batch_size, device)
-    val_acc, val_loss = _evaluate(probes, val_x, val_y, batch_size, device)
-    test_acc, _ = _evaluate(probes, test_x, test_y, batch_size, device)
+    train_acc, _, _ = _evaluate(probes, train_x, train_y, batch_size, device)
+    val_acc, val_loss, _ = _evaluate(probes, val_x, val_y, batch_size, device)
+    _, _, test_hits = _evaluate(probes, test_x, test_y, batch_size, device)
     loss_key = torch.nan_to_num(val_loss, nan=math.inf)
     best = min(range(len(grid)), key=lambda k: (-float(val_acc[k]), float(loss_key[k]), k))
-    correct = round(float(test_acc[best]) * test_x.shape[0])
+    hits = test_hits[best].double()
+    if test_groups is None:
+        units = hits.shape[0]
+    else:
+        _, group = torch.unique(test_groups, return_inverse=True)
+        units = int(group.max()) + 1
+    accuracy = float(hits.mean())
     counts = torch.bincount(test_y, minlength=classes).double()
     sweep = [SweepSetting(lr, wd, float(val_acc[k]), float(val_loss[k]), float(train_acc[k]))
              for k, (lr, wd) in enumerate(grid)]
     return AttentiveProbeResult(
-        name=name, accuracy=correct / test_x.shape[0], interval=wilson_interval(correct, test_x.shape[0]),
+        name=name, accuracy=accuracy, interval=wilson_interval(accuracy * units, units),
         chance=float(counts.max() / counts.sum()), num_train=train_x.shape[0], num_val=val_x.shape[0],
-        num_test=test_x.shape[0], lr=grid[best][0], weight_decay=grid[best][1], val_accuracy=float(val_acc[best]),
+        num_test=units, lr=grid[best][0], weight_decay=grid[best][1], val_accuracy=float(val_acc[best]),
         sweep=sweep)
 
 
@@ -289,7 +301,9 @@ def attentive_time_arrow_probe(encoder: Callable[[torch.Tensor], torch.Tensor], 
     backward = cached_token_maps(encoder, clips.flip(2), cache_dir, key=key, device=device)
     splits = split_three(clips.shape[0], seed=seed)
     sides = [t for index in splits for t in _time_arrow_side(forward, backward, index)]
-    return attentive_probe(*sides, seed=seed, device=device, name="time_arrow", **sweep)
+    test = splits[2]  # a video gives two answers (forward, reversed): the interval is over videos
+    return attentive_probe(*sides, seed=seed, device=device, name="time_arrow", test_groups=torch.cat([test, test]),
+                           **sweep)
 
 
 def attentive_label_probe(encoder: Callable[[torch.Tensor], torch.Tensor], clips: torch.Tensor, labels: torch.Tensor, *,

@@ -65,3 +65,21 @@ def test_a_video_cut_near_its_end_never_serves_repeated_frames(tmp_path: Path) -
     with pytest.warns(CorruptVideoWarning, match="000000_cut.webm"):
         item = dataset[0]  # every clip of 78 frames reaches past the cut
     assert item["skipped"] == 1 and item["view"].video_index == 1 and dataset.skipped == 1
+
+
+def test_the_attentive_time_arrow_interval_counts_videos_not_answers() -> None:
+    import torch
+
+    from salt_vla.attentive_probe import attentive_time_arrow_probe, split_three
+    from salt_vla.probes import wilson_interval
+
+    clips = torch.rand(20, 3, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    clips[:, :, :, :2] += torch.linspace(0, 1, 4).view(1, 1, 4, 1, 1)  # something that tells forward from reversed
+
+    def encoder(video: torch.Tensor) -> torch.Tensor:  # [M, C, T, H, W] -> one token per frame [M, T, C * H]
+        return video.mean(-1).permute(0, 2, 1, 3).flatten(2)
+
+    result = attentive_time_arrow_probe(encoder, clips, lrs=(1e-2,), weight_decays=(0.01,), epochs=5, batch_size=8)
+    videos = len(split_three(20)[2])
+    assert result.num_test == videos == 6  # each test video answers twice (forward, reversed) but counts once
+    assert result.interval == wilson_interval(result.accuracy * videos, videos)

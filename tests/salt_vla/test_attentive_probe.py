@@ -142,4 +142,4 @@ def test_probe_cli_attentive_kind_reuses_its_feature_cache(tmp_path):
     report = json.loads((tmp_path / "a.json").read_text())
     assert report == json.loads((tmp_path / "b.json").read_text())
     assert report["kind"] == "attentive" and set(report["probes"]) == {"time_arrow", "direction"}
-    assert report["probes"]["time_arrow"]["num_test"] == 2 * 4 and report["probes"]["direction"]["num_test"] == 4
+    assert report["probes"]["time_arrow"]["num_test"] == 4 and report["probes"]["direction"]["num_test"] == 4
