@@ -6,10 +6,13 @@ the same keys reach TensorBoard scalars and W&B.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,11 +46,78 @@ def json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
 
 
+SUPERSEDED = "metrics.superseded.jsonl"
+"""Lines of ``metrics.jsonl`` logged after the checkpoint a run resumed from, moved aside (appended) on resume."""
+
+
+def _write_error(path: Path, error: OSError) -> OSError:
+    """``error`` of an append to ``path``, naming it (a full disk says so, with the free space)."""
+    import shutil
+
+    from salt_vla.io import NoSpaceError, disk_full
+
+    if disk_full(error, path.parent):
+        try:
+            free = f"{shutil.disk_usage(path.parent).free} bytes free"
+        except OSError:
+            free = "free space unknown"
+        return NoSpaceError(errno.ENOSPC, f"No space left on device while appending to {path} ({free}). Free some "
+                                          "space, then run the same command: it resumes from the last checkpoint.")
+    return type(error)(error.errno, f"Could not write {path}: {error.strerror or error}. Check the disk and the "
+                                    "permissions of the run directory, then run the same command: it resumes.")
+
+
+def set_aside_lines_after(path: Path, step: int) -> int:
+    """Keep in ``path`` (a ``metrics.jsonl``) the lines up to ``step``, the checkpoint a run resumes from; move
+    the later ones (and a line torn by a crash) to :data:`SUPERSEDED` beside it, so the log's steps never go back.
+
+    The resumed run logs those steps again; the moved lines stay readable. Returns how many were moved.
+    """
+    from salt_vla.io import atomic_write_text
+
+    if not path.is_file():  # none yet (or a device, e.g. a test's /dev/full)
+        return 0
+    kept, moved = [], []
+    for line in path.read_text().splitlines():
+        row_step = _step_of(line)
+        (kept if row_step is not None and row_step <= step else moved).append(line)
+    if not moved:
+        return 0
+    superseded = path.parent / SUPERSEDED
+    try:  # appended first: a crash in between leaves a line in both files, never in neither
+        with open(superseded, "a") as handle:
+            handle.write("".join(line + "\n" for line in moved))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        raise _write_error(superseded, error) from error
+    try:
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+    except OSError as error:
+        raise _write_error(path, error) from error
+    steps = [row_step for row_step in map(_step_of, moved) if row_step is not None]
+    which = f" (steps {min(steps)}-{max(steps)})" if steps else ""
+    warnings.warn(f"{path}: {len(moved)} line(s) logged after the checkpoint of step {step}{which} were moved to "
+                  f"{superseded}; the resumed run logs those steps again.", stacklevel=2)
+    return len(moved)
+
+
+def _step_of(line: str) -> int | None:
+    """The ``step`` of a ``metrics.jsonl`` line; ``None`` for a line torn by a crash."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    step = row.get("step") if isinstance(row, dict) else None
+    return step if isinstance(step, int) else None
+
+
 class MetricSinks:
     """Fan one metrics dict out to JSONL (+ TensorBoard + Weights & Biases)."""
 
     def __init__(self, out_dir: Path, *, enabled: bool = True, tensorboard: bool = False,
-                 wandb_project: str | None = None, config: dict[str, Any] | None = None, resume: bool = False) -> None:
+                 wandb_project: str | None = None, config: dict[str, Any] | None = None, resume: bool = False,
+                 resume_step: int | None = None) -> None:
         self.enabled = enabled
         self.start = time.perf_counter()
         self.path = out_dir / "metrics.jsonl"
@@ -57,7 +127,12 @@ class MetricSinks:
         out_dir.mkdir(parents=True, exist_ok=True)
         if not resume and self.path.exists():
             self.path.unlink()
-        self._file = open(self.path, "a", buffering=1)  # line-buffered: a crash loses at most one line
+        if resume and resume_step is not None:
+            set_aside_lines_after(self.path, resume_step)
+        try:
+            self._file = open(self.path, "a", buffering=1)  # line-buffered: a crash loses at most one line
+        except OSError as error:
+            raise _write_error(self.path, error) from error
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -76,7 +151,10 @@ class MetricSinks:
             return
         clean = json_safe({k: (None if v is None else float(v)) for k, v in metrics.items()})
         line = {"step": step, "time": round(time.perf_counter() - self.start, 3), **clean}
-        self._file.write(json.dumps(line) + "\n")
+        try:
+            self._file.write(json.dumps(line) + "\n")
+        except OSError as error:
+            raise _write_error(self.path, error) from error
         if self._tb is not None:
             for key, value in clean.items():
                 if value is not None:
@@ -88,14 +166,20 @@ class MetricSinks:
         """Append ``line`` to ``<out_dir>/<file>`` and show it (``echo``, e.g. a progress bar's ``write``; else stderr)."""
         if not self.enabled:
             return
-        with open(self.path.parent / file, "a") as handle:
-            handle.write(line + "\n")
+        try:
+            with open(self.path.parent / file, "a") as handle:
+                handle.write(line + "\n")
+        except OSError as error:
+            raise _write_error(self.path.parent / file, error) from error
         (echo or (lambda text: print(text, file=sys.stderr, flush=True)))(line)
 
     def close(self) -> None:
         if not self.enabled:
             return
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as error:
+            raise _write_error(self.path, error) from error
         if self._tb is not None:
             self._tb.close()
         if self._wandb is not None:

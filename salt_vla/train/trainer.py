@@ -118,7 +118,8 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out_dir / "config.yaml", dump_yaml(cfg))
         self.sinks = MetricSinks(self.out_dir, enabled=self.info.is_main, tensorboard=cfg.run.tensorboard,
-                                 wandb_project=cfg.run.wandb_project, config=to_dict(cfg), resume=resumed)
+                                 wandb_project=cfg.run.wandb_project, config=to_dict(cfg), resume=resumed,
+                                 resume_step=self.state.step if resumed else None)
 
     # -- one step -------------------------------------------------------------------------------------
     def _set_hyperparameters(self, step: int) -> tuple[float, float]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from salt_vla.cli import cli
+
+from .conftest import script
 
 
 def test_a_validation_cache_from_another_teacher_is_refused(latent_caches, run_config, tmp_path) -> None:
@@ -83,3 +86,52 @@ def test_the_attentive_time_arrow_interval_counts_videos_not_answers() -> None:
     videos = len(split_three(20)[2])
     assert result.num_test == videos == 6  # each test video answers twice (forward, reversed) but counts once
     assert result.interval == wilson_interval(result.accuracy * videos, videos)
+
+
+KILLED_AFTER_STEP_3 = """
+import os, signal, sys
+from salt_vla.train import Trainer
+real = Trainer._log
+def log(self, *args, **kwargs):
+    metrics = real(self, *args, **kwargs)
+    if self.state.step == 3:  # logged, after the checkpoint of step 2
+        os.kill(os.getpid(), signal.SIGKILL)
+    return metrics
+Trainer._log = log
+from salt_vla.cli import main
+sys.argv = ["salt-vla", "train-teacher", CONFIG]
+main()
+"""
+
+
+def test_a_resumed_run_sets_aside_the_metrics_logged_after_its_checkpoint(run_config, tmp_path) -> None:
+    from salt_vla.train.metrics import read_metrics
+
+    config = run_config("run")
+    killed = script(KILLED_AFTER_STEP_3.replace("CONFIG", repr(str(config))))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    before = read_metrics(metrics)
+    assert [row["step"] for row in before] == [1, 2, 3]
+
+    with pytest.warns(UserWarning, match=r"1 line\(s\) logged after the checkpoint of step 2 \(steps 3-3\) were moved"):
+        result = CliRunner().invoke(cli, ["train-teacher", str(config)])
+    assert result.exit_code == 0, result.output
+    after = read_metrics(metrics)
+    assert [row["step"] for row in after] == [1, 2, 3, 4]  # increasing: no step logged twice
+    assert after[:2] == before[:2]
+    assert read_metrics(tmp_path / "run" / "metrics.superseded.jsonl") == before[2:]  # kept, readable
+
+
+def test_a_full_disk_while_logging_metrics_names_the_file(run_config, tmp_path) -> None:
+    config = run_config("run", run={"steps": 2})
+    assert CliRunner().invoke(cli, ["train-teacher", str(config)]).exit_code == 0
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    metrics.unlink()
+    metrics.symlink_to("/dev/full")  # every write: ENOSPC
+
+    with pytest.warns(UserWarning, match="run.steps: was 2, now 3"):
+        result = CliRunner().invoke(cli, ["train-teacher", str(config), "run.steps=3", "--allow-config-change"])
+    assert result.exit_code == 1, result.output
+    assert f"No space left on device while appending to {metrics} (" in result.output
+    assert "Traceback" not in result.output
