@@ -11,13 +11,14 @@ from salt_vla.cache.build import build_clip_cache, build_latent_cache
 from salt_vla.cache.compat import CacheMismatchError, cache_requirements
 from salt_vla.cache.dataset import CachedClipDataset
 from salt_vla.cache.records import LATENT_DTYPES
-from salt_vla.cache.shards import CacheIntegrityError
+from salt_vla.cache.shards import CacheIntegrityError, CacheRebuildWarning
 from salt_vla.cache.store import ClipCache, LatentCache
 
 __all__ = [
     "LATENT_DTYPES",
     "CacheIntegrityError",
     "CacheMismatchError",
+    "CacheRebuildWarning",
     "CachedClipDataset",
     "ClipCache",
     "LatentCache",

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -30,10 +31,13 @@ from salt_vla.cache.records import Field, LatentCodec, RecordLayout, fidelity_st
 from salt_vla.cache.shards import (
     BUILD,
     METADATA,
+    SHARD_DIR,
+    CacheRebuildWarning,
     ShardWriter,
     clear_shard,
-    completed_shard,
     read_sidecar,
+    shard_file,
+    shard_problem,
     sidecar_path,
 )
 from salt_vla.cache.store import FORMAT, FORMAT_VERSION, ClipCache, LatentCache
@@ -250,12 +254,18 @@ def _build(out: Path, header: dict[str, Any], layout: RecordLayout, entries: _En
     out.mkdir(parents=True, exist_ok=True)
     _check_build_settings(out, header)
     num_shards = math.ceil(header["num_entries"] / header["shard_entries"])
-    todo = []
+    todo, damaged = [], []
     for index in tqdm(range(rank, num_shards, world_size), desc="verify finished shards", unit="shard",
                       disable=not progress, leave=False):
-        if completed_shard(out, index, *_shard_range(index, header), layout.record_bytes) is None:
+        problem = shard_problem(out, index, *_shard_range(index, header), layout.record_bytes)
+        if problem is not None:
             clear_shard(out, index)
             todo.append(index)
+            if problem:
+                damaged.append(f"{SHARD_DIR}/{shard_file(index)}: {problem}")
+    if damaged:
+        warnings.warn(f"{out}: rebuilding {len(damaged)} shard(s) already there:\n  " + "\n  ".join(damaged),
+                      CacheRebuildWarning, stacklevel=3)
     if todo:
         ranges = [_shard_range(index, header) for index in todo]
         entries.entries = np.concatenate([np.arange(first, first + count) for first, count in ranges])

@@ -42,6 +42,11 @@ class CacheIntegrityError(RuntimeError):
         self.shards = shards
 
 
+class CacheRebuildWarning(UserWarning):
+    """A cache build found shards already there that were not intact (corrupt, truncated, unfinished) and
+    rebuilds them; the message names each shard and why."""
+
+
 def shard_file(index: int) -> str:
     return f"{index:05d}.bin"
 
@@ -134,16 +139,28 @@ def read_sidecar(directory: Path, index: int) -> dict[str, Any] | None:
         return None
 
 
-def completed_shard(directory: Path, index: int, first_entry: int, count: int, record_bytes: int) -> dict[str, Any] | None:
-    """The sidecar of shard ``index`` if the shard is complete and intact (checksum verified), else ``None``."""
+def shard_problem(directory: Path, index: int, first_entry: int, count: int, record_bytes: int) -> str | None:
+    """Why shard ``index`` is not complete and intact: ``None`` if it is, ``""`` if nothing of it was written,
+    else the reason (``"its SHA-256 differs from its sidecar's (corrupt)"``, ...)."""
     sidecar = read_sidecar(directory, index)
     path = directory / SHARD_DIR / shard_file(index)
     expected = (first_entry, count, count * record_bytes)
-    if sidecar is None or (sidecar.get("first_entry"), sidecar.get("count"), sidecar.get("bytes")) != expected:
-        return None
-    if not path.is_file() or path.stat().st_size != expected[2] or file_sha256(path) != sidecar.get("sha256"):
-        return None
-    return sidecar
+    if sidecar is None:
+        if path.is_file():
+            return "it has no readable sidecar (.json)"
+        if path.with_name(f".{path.name}.partial").exists():
+            return "unfinished (the build was interrupted)"
+        return ""
+    if (sidecar.get("first_entry"), sidecar.get("count"), sidecar.get("bytes")) != expected:
+        return (f"its sidecar describes entries {sidecar.get('first_entry')}+{sidecar.get('count')}, "
+                f"this build {first_entry}+{count}")
+    if not path.is_file():
+        return "the shard file is missing (its sidecar is there)"
+    if path.stat().st_size != expected[2]:
+        return f"{path.stat().st_size} bytes, {expected[2]} expected (truncated or overwritten)"
+    if file_sha256(path) != sidecar.get("sha256"):
+        return "its SHA-256 differs from its sidecar's (corrupt)"
+    return None
 
 
 def clear_shard(directory: Path, index: int) -> None:

@@ -135,3 +135,30 @@ def test_a_full_disk_while_logging_metrics_names_the_file(run_config, tmp_path) 
     assert result.exit_code == 1, result.output
     assert f"No space left on device while appending to {metrics} (" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_rerun_of_cache_says_which_shard_it_rebuilds_and_why(run_config, tmp_path) -> None:
+    import torch
+
+    from salt_vla import hub
+    from salt_vla.cache import CacheRebuildWarning, LatentCache
+    from salt_vla.models import VideoViT, VideoViTConfig
+
+    torch.manual_seed(0)
+    hub.save_pretrained(VideoViT(VideoViTConfig(embed_dim=32, depth=1, num_heads=2, patch_size=8, tubelet_size=2,
+                                                num_frames=4, img_size=32)), tmp_path / "teacher")
+    config = run_config("run", teacher={"name": "checkpoint", "args": {"pretrained": str(tmp_path / "teacher")}})
+    command = ["cache", str(config), "--out", str(tmp_path / "cache"), "--workers", "0", "--batch-size", "8"]
+    assert CliRunner().invoke(cli, command).exit_code == 0
+    shard = tmp_path / "cache" / "shards" / "00000.bin"
+    intact = shard.read_bytes()
+    flipped = bytearray(intact)
+    flipped[len(flipped) // 2] ^= 0x01
+    shard.write_bytes(bytes(flipped))
+
+    with pytest.warns(CacheRebuildWarning, match=r"rebuilding 1 shard\(s\) already there:\n  shards/00000.bin: its "
+                                                 r"SHA-256 differs from its sidecar's \(corrupt\)"):
+        result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 0, result.output
+    assert shard.read_bytes() == intact
+    LatentCache(tmp_path / "cache").verify()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from salt_vla.cache import CacheIntegrityError, LatentCache, build_latent_cache
+from salt_vla.cache import CacheIntegrityError, CacheRebuildWarning, LatentCache, build_latent_cache
 
 
 def test_checksum_failure_names_the_shard_and_a_rebuild_redoes_only_it(teacher, dataset, tmp_path: Path) -> None:
@@ -21,7 +21,8 @@ def test_checksum_failure_names_the_shard_and_a_rebuild_redoes_only_it(teacher, 
     assert caught.value.shards == ["shards/00001.bin"]
 
     kept = {p.name: p.stat().st_ino for p in shards.glob("*.bin") if p != bad}
-    rebuilt = build_latent_cache(teacher, dataset, tmp_path, shard_entries=2, progress=False)
+    with pytest.warns(CacheRebuildWarning, match=r"shards/00001.bin: its SHA-256 differs"):
+        rebuilt = build_latent_cache(teacher, dataset, tmp_path, shard_entries=2, progress=False)
     rebuilt.verify()
     assert rebuilt.metadata["shards"] == cache.metadata["shards"]
     assert {name: (shards / name).stat().st_ino for name in kept} == kept
