@@ -13,8 +13,9 @@ least squares and reports R^2, slope and intercept:
 
 The checkpoint to keep is the one (probed or not) whose validation loss the pooled fit maps to the
 highest accuracy (ties: the lower loss), with the residual standard error and a bootstrap 95% interval
-of its predicted accuracy (probed checkpoints resampled with replacement, the line refitted), and how
-often the bootstrap picks the same checkpoint.
+of its predicted accuracy (the line refitted on resamples with replacement: of runs, each with all its probed
+checkpoints, when there are several runs, since checkpoints of one run are correlated; of checkpoints, with a note
+saying the interval is too narrow, when there is one), and how often the bootstrap picks the same checkpoint.
 
 Run directories are read as the trainer writes them: ``<run>/metrics.jsonl`` and
 ``<run>/checkpoints/<tag>/training_state/state.json`` (the step of each checkpoint; tags such as ``last``
@@ -54,9 +55,10 @@ class LinearFit:
         return asdict(self)
 
 
-def fit_line(x: Sequence[float], y: Sequence[float]) -> LinearFit:
+def fit_line(x: Sequence[float], y: Sequence[float], *, parameters: int = 2) -> LinearFit:
     """Ordinary least squares of ``y`` on ``x`` (float64). R^2 is ``1 - SS_res / SS_tot`` (NaN when ``y`` is
-    constant); the residual standard error divides by ``n - 2`` (NaN for 2 points)."""
+    constant); the residual standard error divides by ``n - parameters``: ``n - 2`` for a line, ``n - runs - 1``
+    for values demeaned per run (each run's mean is a fitted parameter too); NaN when that is not positive."""
     if len(x) != len(y) or len(x) < 2:
         raise ValueError(f"Need >= 2 paired values to fit a line; got {len(x)} and {len(y)}.")
     xs, ys = torch.tensor(list(x), dtype=torch.float64), torch.tensor(list(y), dtype=torch.float64)
@@ -69,7 +71,7 @@ def fit_line(x: Sequence[float], y: Sequence[float]) -> LinearFit:
     residuals = ys - (intercept + slope * xs)
     ss_res, ss_tot = float(residuals.pow(2).sum()), float((ys - ys.mean()).pow(2).sum())
     r2 = 1 - ss_res / ss_tot if ss_tot > 0 else math.nan
-    se = math.sqrt(ss_res / (len(xs) - 2)) if len(xs) > 2 else math.nan
+    se = math.sqrt(ss_res / (len(xs) - parameters)) if len(xs) > parameters else math.nan
     return LinearFit(len(xs), slope, intercept, r2, se)
 
 
@@ -119,9 +121,9 @@ def attach_accuracies(checkpoints: Sequence[CheckpointScore],
             for c in checkpoints]
 
 
-def _fit_or_none(x: Sequence[float], y: Sequence[float]) -> dict[str, Any] | None:
+def _fit_or_none(x: Sequence[float], y: Sequence[float], parameters: int = 2) -> dict[str, Any] | None:
     try:
-        return fit_line(x, y).to_dict()
+        return fit_line(x, y, parameters=parameters).to_dict()
     except ValueError:
         return None
 
@@ -143,17 +145,27 @@ def loss_accuracy_report(checkpoints: Sequence[CheckpointScore], *, bootstrap: i
               for run, items in runs.items()}  # two points always fit a line exactly
     means = {run: (sum(c.val_loss for c in items) / len(items), sum(c.accuracy for c in items) / len(items))
              for run, items in runs.items()}
-    demeaned = _fit_or_none([c.val_loss - means[c.run][0] for c in probed], [c.accuracy - means[c.run][1] for c in probed])
+    demeaned = _fit_or_none([c.val_loss - means[c.run][0] for c in probed], [c.accuracy - means[c.run][1] for c in probed],
+                            parameters=len(runs) + 1)  # the slope and one mean per run
     between = _fit_or_none([m[0] for m in means.values()], [m[1] for m in means.values()]) if len(runs) >= 3 else None
 
     def choose(fit: LinearFit) -> CheckpointScore:
         return max(checkpoints, key=lambda c: (fit.predict(c.val_loss), -c.val_loss))
 
     chosen = choose(pooled)
+    # Checkpoints of one run are correlated (they share its teacher, seed and trajectory): with several runs the
+    # bootstrap resamples runs, each with all its probed checkpoints (a cluster bootstrap); with one it can only
+    # resample checkpoints, and a note says what that interval misses.
+    names = list(runs)
+    unit = "runs" if len(names) >= 2 else "checkpoints"
     generator = torch.Generator().manual_seed(seed)
     predictions, same = [], 0
     for _ in range(bootstrap):
-        sample = [probed[i] for i in torch.randint(0, len(probed), (len(probed),), generator=generator).tolist()]
+        if unit == "runs":
+            picks = torch.randint(0, len(names), (len(names),), generator=generator).tolist()
+            sample = [c for i in picks for c in runs[names[i]]]
+        else:
+            sample = [probed[i] for i in torch.randint(0, len(probed), (len(probed),), generator=generator).tolist()]
         try:
             fit = fit_line([c.val_loss for c in sample], [c.accuracy for c in sample])
         except ValueError:  # a resample with one distinct loss
@@ -176,13 +188,19 @@ def loss_accuracy_report(checkpoints: Sequence[CheckpointScore], *, bootstrap: i
                      "probe it.")
     if len(runs) < 3:
         notes.append(f"Only {len(runs)} run(s): no between-run fit; the pooled fit is dominated by training progress.")
+    if unit == "checkpoints":
+        notes.append("One run: the bootstrap resamples its checkpoints as if they were independent, but checkpoints of "
+                     "one run are correlated, so the interval is too narrow. With several runs it resamples runs.")
+    elif len(runs) < 5:
+        notes.append(f"The bootstrap resamples runs, and {len(runs)} runs allow few distinct resamples: the interval "
+                     "is rough.")
     return {
         "num_checkpoints": len(checkpoints), "num_probed": len(probed), "num_runs": len(runs),
         "pooled": pooled.to_dict(), "within_run": within, "within_run_demeaned": demeaned, "between_run": between,
         "keep": {**asdict(chosen), "predicted_accuracy": pooled.predict(chosen.val_loss),
                  "residual_se": pooled.residual_se, "bootstrap_interval": interval,
                  "bootstrap_same_choice": same / len(predictions) if predictions else None,
-                 "bootstrap_resamples": len(predictions), "extrapolated": extrapolated},
+                 "bootstrap_resamples": len(predictions), "bootstrap_unit": unit, "extrapolated": extrapolated},
         "checkpoints": [{**asdict(c), "predicted_accuracy": pooled.predict(c.val_loss)} for c in checkpoints],
         "notes": notes,
     }
@@ -216,7 +234,8 @@ def format_report(report: Mapping[str, Any]) -> str:
     lines += [f"  within {run}: {line(fit)}" for run, fit in report["within_run"].items()]
     lines.append(f"keep: {keep['run']} step {keep['step']} (val loss {keep['val_loss']:.4f}), predicted accuracy "
                  f"{keep['predicted_accuracy']:.3f} +- {keep['residual_se']:.3f} (residual SE)"
-                 + (f", bootstrap 95% [{interval[0]:.3f}, {interval[1]:.3f}], same choice in "
+                 + (f", bootstrap 95% [{interval[0]:.3f}, {interval[1]:.3f}] resampling "
+                    f"{keep.get('bootstrap_unit', 'checkpoints')}, same choice in "
                     f"{keep['bootstrap_same_choice']:.0%} of resamples" if interval else ""))
     lines += [f"note: {note}" for note in report["notes"]]
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 from pathlib import Path
@@ -162,3 +163,69 @@ def test_a_rerun_of_cache_says_which_shard_it_rebuilds_and_why(run_config, tmp_p
     assert result.exit_code == 0, result.output
     assert shard.read_bytes() == intact
     LatentCache(tmp_path / "cache").verify()
+
+
+def _run_dir(root: Path, name: str, val_losses: dict[int, float]) -> Path:
+    """A run directory as the trainer lays it out: metrics.jsonl and checkpoints/<step>/training_state."""
+    run = root / name
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "val/loss": v}) + "\n" for s, v in val_losses.items()))
+    for step in val_losses:
+        (run / "checkpoints" / str(step) / "training_state").mkdir(parents=True)
+        (run / "checkpoints" / str(step) / "training_state" / "state.json").write_text(json.dumps({"step": step}))
+    return run
+
+
+# Three runs of four checkpoints: (val loss, probe accuracy) per step, made up, not on one line.
+RUNS = {"a": [(0.90, 0.52), (0.80, 0.60), (0.74, 0.61), (0.70, 0.66)],
+        "b": [(0.85, 0.55), (0.78, 0.57), (0.70, 0.65), (0.66, 0.64)],
+        "c": [(0.95, 0.50), (0.83, 0.58), (0.77, 0.58), (0.72, 0.63)]}
+
+
+def _select(tmp_path: Path, runs: dict[str, list[tuple[float, float]]], resamples: int) -> tuple[dict, str]:
+    dirs = [_run_dir(tmp_path, name, {10 * (i + 1): loss for i, (loss, _) in enumerate(points)})
+            for name, points in runs.items()]
+    probes = [{"run": name, "step": 10 * (i + 1), "accuracy": accuracy}
+              for name, points in runs.items() for i, (_, accuracy) in enumerate(points)]
+    (tmp_path / "probes.json").write_text(json.dumps(probes))
+    result = CliRunner().invoke(cli, ["select", *map(str, dirs), "--probe-json", str(tmp_path / "probes.json"),
+                                      "--bootstrap", str(resamples), "--out", str(tmp_path / "select.json")])
+    assert result.exit_code == 0, result.output
+    return json.loads((tmp_path / "select.json").read_text()), result.output
+
+
+def test_select_resamples_runs_and_counts_the_run_means_in_the_demeaned_fit(tmp_path) -> None:
+    import numpy as np
+    import torch
+
+    report, output = _select(tmp_path, RUNS, 200)
+    points = {name: np.array(values) for name, values in RUNS.items()}
+    loss, accuracy = np.concatenate(list(points.values())).T
+
+    # The demeaned fit: one slope and three run means are fitted, so 12 - 3 - 1 degrees of freedom (not 12 - 2).
+    dx = np.concatenate([p[:, 0] - p[:, 0].mean() for p in points.values()])
+    dy = np.concatenate([p[:, 1] - p[:, 1].mean() for p in points.values()])
+    slope, intercept = np.polyfit(dx, dy, 1)
+    residuals = dy - (intercept + slope * dx)
+    demeaned = report["within_run_demeaned"]
+    assert demeaned["slope"] == pytest.approx(slope)
+    assert demeaned["residual_se"] == pytest.approx(np.sqrt((residuals ** 2).sum() / (12 - 3 - 1)))
+
+    # The bootstrap draws runs (with all their checkpoints), with the same generator; numpy refits each resample.
+    pooled = np.polyfit(loss, accuracy, 1)
+    kept = loss[np.argmax(np.polyval(pooled, loss))]
+    assert report["keep"]["val_loss"] == pytest.approx(kept)
+    generator, names, predictions = torch.Generator().manual_seed(0), list(points), []
+    for _ in range(200):
+        picks = torch.randint(0, 3, (3,), generator=generator).tolist()
+        sample = np.concatenate([points[names[i]] for i in picks])
+        predictions.append(np.polyval(np.polyfit(sample[:, 0], sample[:, 1], 1), kept))
+    assert report["keep"]["bootstrap_interval"] == pytest.approx(list(np.quantile(predictions, [0.025, 0.975])))
+    assert report["keep"]["bootstrap_unit"] == "runs" and "resampling runs" in output
+
+
+def test_select_on_one_run_says_why_it_resamples_checkpoints(tmp_path) -> None:
+    report, output = _select(tmp_path, {"a": RUNS["a"]}, 50)
+    assert report["keep"]["bootstrap_unit"] == "checkpoints" and "resampling checkpoints" in output
+    assert "One run: the bootstrap resamples its checkpoints as if they were independent" in output
+    assert report["within_run_demeaned"]["residual_se"] is not None  # 4 - 1 - 1 = 2 degrees of freedom
