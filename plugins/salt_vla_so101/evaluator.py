@@ -30,7 +30,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from salt_vla.evaluation import EpisodeLog, EpisodeResult, EvalReport, write_sweep
+from salt_vla.evaluation import EpisodeLog, EpisodeResult, EvalReport, evaluation_settings, write_sweep
 from salt_vla.interfaces import Policy
 from salt_vla_so101.compatibility import PolicyNeeds, check_policy
 from salt_vla_so101.config import TaskConfig
@@ -250,11 +250,12 @@ class SO101Evaluator:
             "workers": workers,
             "video": video,
         }
+        config["settings"] = evaluation_settings(config)  # what salt-vla compare checks before pairing reports
         log = None
         done: dict[int, EpisodeResult] = {}
         if out_dir is not None:
             identity = {"policy": name, "task": NAME, "episodes": episodes,
-                        **{k: v for k, v in config.items() if k != "workers"}}
+                        **{k: v for k, v in config.items() if k not in ("workers", "settings")}}
             log = EpisodeLog.open(out_dir, identity, seeds)
             done = dict(log.done)
         todo = [s for s in seeds if s not in done]

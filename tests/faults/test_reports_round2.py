@@ -1,0 +1,94 @@
+"""Evaluation reports that say what they are: the settings behind a paired comparison, partial and clipped-action
+markers on every page, and a few videos per outcome by default (issue 34, round 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from salt_vla_so101.cli import eval_policy_command
+
+from salt_vla.cli import cli
+from salt_vla.evaluation import EvalReport
+
+pytestmark = pytest.mark.sim
+
+
+def evaluate(out: Path, *options: str) -> Path:
+    """``salt-vla eval-policy`` of the scripted expert on 2 short physics-only episodes into ``out``."""
+    result = CliRunner().invoke(eval_policy_command, ["--policy", "scripted", "--episodes", "2", "--out", str(out),
+                                                      *options])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The same policy on the same seeds at 250 and 150 steps, and at another image size (about 2 s)."""
+    root = tmp_path_factory.mktemp("reports")
+    return {"250": evaluate(root / "s250", "--max-steps", "250"),
+            "150": evaluate(root / "s150", "--max-steps", "150"),
+            "image": evaluate(root / "image", "--max-steps", "250", "--image-size", "16x24")}
+
+
+def compare(*args: str) -> object:
+    return CliRunner().invoke(cli, ["compare", *args])
+
+
+def test_compare_refuses_reports_made_under_other_settings_naming_each_difference(reports, tmp_path) -> None:
+    recorded = json.loads((reports["250"] / "report.json").read_text())["config"]["settings"]
+    assert recorded["task.max_steps"] == 250 and recorded["task.image_size"] == [240, 320]
+    assert recorded["task.control_hz"] == 30.0 and recorded["task.cameras"] == []  # physics only: none rendered
+    assert len(recorded["task.sha256"]) == 64 and len(recorded["thresholds.sha256"]) == 64
+
+    out = tmp_path / "c"
+    result = compare(str(reports["250"]), str(reports["150"]), "--name", "a", "--name", "b", "--out", str(out))
+    assert result.exit_code == 2, result.output
+    assert "different task settings" in result.output and "'b' vs 'a': task.max_steps: 150 vs 250" in result.output
+    assert "--allow-different-settings" in result.output and not out.exists()
+    other = compare(str(reports["250"]), str(reports["image"]), "--name", "a", "--name", "b", "--out", str(out))
+    assert other.exit_code == 2 and "task.image_size: [16, 24] vs [240, 320]" in other.output
+
+    allowed = compare(str(reports["250"]), str(reports["150"]), "--name", "a", "--name", "b", "--out", str(out),
+                      "--allow-different-settings")
+    assert allowed.exit_code == 0, allowed.output
+    markdown = (out / "compare.md").read_text().splitlines()
+    assert markdown[2].startswith("**Settings differ between the arms**") and "task.max_steps: 150 vs 250" in markdown[2]
+    document = json.loads((out / "compare.json").read_text())
+    assert document["settings"]["allowed_different_settings"] is True
+    assert document["settings"]["differences"] == ["'b' vs 'a': task.max_steps: 150 vs 250"]
+
+
+def test_reports_without_recorded_settings_are_compared_with_a_note(reports, tmp_path) -> None:
+    # A report of this version's evaluator written before settings were recorded: derived from its task config.
+    old = tmp_path / "old"
+    old.mkdir()
+    data = json.loads((reports["150"] / "report.json").read_text())
+    del data["config"]["settings"]
+    (old / "report.json").write_text(json.dumps(data))
+    result = compare(str(reports["250"]), str(old), "--name", "a", "--name", "b", "--out", str(tmp_path / "c"))
+    assert result.exit_code == 2 and "task.max_steps: 150 vs 250" in result.output
+
+    # A report without any task config (another evaluator, an older schema): compared, with a note.
+    data["config"] = {}
+    (old / "report.json").write_text(json.dumps(data))
+    out = tmp_path / "c2"
+    result = compare(str(reports["250"]), str(old), "--name", "a", "--name", "b", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "settings of b could not be checked" in result.output
+    assert "The settings of `b` could not be checked" in (out / "compare.md").read_text()
+    assert json.loads((out / "compare.json").read_text())["settings"] == {
+        "checked": False, "unchecked_arms": ["b"], "allowed_different_settings": False, "differences": []}
+    assert EvalReport.read(old).config == {}
+
+
+def test_compare_reports_api_refuses_and_allows(reports) -> None:
+    from salt_vla.paired import compare_reports
+
+    loaded = [EvalReport.read(reports["250"]), EvalReport.read(reports["150"])]
+    with pytest.raises(ValueError, match=r"'b' vs 'a': task.max_steps: 150 vs 250"):
+        compare_reports(loaded, names=["a", "b"])
+    allowed = compare_reports(loaded, names=["a", "b"], allow_different_settings=True)
+    assert allowed.settings_differences == ["'b' vs 'a': task.max_steps: 150 vs 250"]
