@@ -515,12 +515,19 @@ def outcome_chart_png(report: EvalReport) -> bytes:
 
 # ---------------------------------------------------------------------- sweeps
 
-_SWEEP_COLUMNS = ("policy", "episodes", "success", "95% CI", "pick", "drop", "steps (succ.)", "max h (m)", "IK fail")
+_SWEEP_COLUMNS = ("policy", "episodes", "success", "95% CI", "pick", "drop", "steps (succ.)", "max h (m)", "IK fail",
+                  "clipped actions")
+
+
+def clipped_summary(aggregates: dict[str, Any]) -> str:
+    """``"300 in 1 episode"`` (actions outside the joints' ranges, clipped before use), or ``"0"``."""
+    count, episodes = aggregates["clipped_actions"], aggregates["episodes_with_clipped_actions"]
+    return f"{count} in {episodes} episode{'s' if episodes != 1 else ''}" if count else "0"
 
 
 def sweep_rows(reports: Sequence[EvalReport]) -> list[dict[str, Any]]:
     """One row of aggregates per report (the machine-readable sweep table)."""
-    return [{"policy": r.policy, **r.aggregates} for r in reports]
+    return [{"policy": r.policy, "partial": r.partial, "planned": r.planned, **r.aggregates} for r in reports]
 
 
 def sweep_table(reports: Sequence[EvalReport]) -> str:
@@ -528,9 +535,12 @@ def sweep_table(reports: Sequence[EvalReport]) -> str:
     lines = ["| " + " | ".join(_SWEEP_COLUMNS) + " |", "|" + " --- |" * len(_SWEEP_COLUMNS)]
     for row in sweep_rows(reports):
         low, high = row["success_ci95"]
-        cells = [f"`{row['policy']}`", str(row["episodes"]), _pct(row["success_rate"]), f"{_pct(low)} - {_pct(high)}",
+        episodes = str(row["episodes"])
+        if row["partial"]:
+            episodes = f"{episodes} of {row['planned']} (partial)"
+        cells = [f"`{row['policy']}`", episodes, _pct(row["success_rate"]), f"{_pct(low)} - {_pct(high)}",
                  _pct(row["pick_rate"]), _pct(row["drop_rate"]), _fmt(row["mean_steps_success"], 1),
-                 _fmt(row["mean_max_height"], 3), _pct(row["ik_failure_rate"])]
+                 _fmt(row["mean_max_height"], 3), _pct(row["ik_failure_rate"]), clipped_summary(row)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -4,14 +4,21 @@ markers on every page, and a few videos per outcome by default (issue 34, round 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from salt_vla_so101.cli import eval_policy_command
+from salt_vla_so101.evaluator import SO101Evaluator
+from salt_vla_so101.policies import HoldPolicy
 
+import salt_vla
+from salt_vla import plugins
 from salt_vla.cli import cli
 from salt_vla.evaluation import EvalReport
+from salt_vla.robot import SO101_ACTION_NAMES, Observation
 
 pytestmark = pytest.mark.sim
 
@@ -92,3 +99,62 @@ def test_compare_reports_api_refuses_and_allows(reports) -> None:
         compare_reports(loaded, names=["a", "b"])
     allowed = compare_reports(loaded, names=["a", "b"], allow_different_settings=True)
     assert allowed.settings_differences == ["'b' vs 'a': task.max_steps: 150 vs 250"]
+
+
+class WildPolicy(HoldPolicy):
+    """Holds still, but asks the shoulder for 1e9 degrees at every step."""
+
+    action_names: Sequence[str] = SO101_ACTION_NAMES
+
+    def act(self, observation: Observation) -> np.ndarray:
+        action = np.array(super().act(observation), dtype=np.float64)
+        action[1] = 1e9
+        return action
+
+
+class Stopped(HoldPolicy):
+    """Holds still; Ctrl-C (KeyboardInterrupt) arrives in the second episode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.episode = -1
+
+    def reset(self) -> None:
+        super().reset()
+        self.episode += 1
+
+    def act(self, observation: Observation) -> np.ndarray:
+        if self.episode == 1:
+            raise KeyboardInterrupt
+        return super().act(observation)
+
+
+def test_a_partial_evaluation_is_marked_in_report_html_and_eval_info(tmp_path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        SO101Evaluator(max_steps=5).evaluate(Stopped(), 3, out_dir=tmp_path, progress=False, name="hold")
+    page = (tmp_path / "report.html").read_text()
+    assert '<p class="partial" data-planned="3"><b>Partial: 1 of 3 episodes</b> (interrupted)' in page
+    info = json.loads((tmp_path / "eval_info.json").read_text())
+    assert info["partial"] is True and info["n_planned_episodes"] == 3 and info["stopped"] == "interrupted"
+    assert info["overall"]["n_episodes"] == 1
+
+    finished = SO101Evaluator(max_steps=5).evaluate(HoldPolicy(), 3, out_dir=tmp_path, progress=False, name="hold")
+    assert not finished.partial and 'class="partial"' not in (tmp_path / "report.html").read_text()
+    info = json.loads((tmp_path / "eval_info.json").read_text())
+    assert info["partial"] is False and info["n_planned_episodes"] == 3 and info["stopped"] == ""
+
+
+def test_clipped_actions_are_on_the_report_page_and_the_console(tmp_path) -> None:
+    class Plugin:
+        @salt_vla.hookimpl
+        def register_policies(self, register):
+            register("wild", lambda source=None, **kwargs: WildPolicy(), description="asks for 1e9 degrees")
+
+    with plugins.registered(Plugin(), "wild_policy"):
+        result = CliRunner().invoke(eval_policy_command, ["--policy", "wild", "--episodes", "1", "--max-steps", "300",
+                                                          "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "| clipped actions |" in result.output and "| 300 in 1 episode |" in result.output
+    page = (tmp_path / "report.html").read_text()
+    assert '<td class="num" data-metric="clipped_actions">300 in 1 episode</td>' in page
+    assert '<p class="note">300 action(s) clipped, up to 1e+09 past the range.' in page
