@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from salt_vla_so101.cli import eval_policy_command
-from salt_vla_so101.evaluator import SO101Evaluator
+from salt_vla_so101.evaluator import SO101Evaluator, video_seeds
 from salt_vla_so101.policies import HoldPolicy
 
 import salt_vla
 from salt_vla import plugins
 from salt_vla.cli import cli
-from salt_vla.evaluation import EvalReport
+from salt_vla.evaluation import EpisodeResult, EvalReport
 from salt_vla.robot import SO101_ACTION_NAMES, Observation
 
 pytestmark = pytest.mark.sim
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.sim
 def evaluate(out: Path, *options: str) -> Path:
     """``salt-vla eval-policy`` of the scripted expert on 2 short physics-only episodes into ``out``."""
     result = CliRunner().invoke(eval_policy_command, ["--policy", "scripted", "--episodes", "2", "--out", str(out),
-                                                      *options])
+                                                      "--no-video", *options])
     assert result.exit_code == 0, result.output
     return out
 
@@ -152,9 +152,40 @@ def test_clipped_actions_are_on_the_report_page_and_the_console(tmp_path) -> Non
 
     with plugins.registered(Plugin(), "wild_policy"):
         result = CliRunner().invoke(eval_policy_command, ["--policy", "wild", "--episodes", "1", "--max-steps", "300",
-                                                          "--out", str(tmp_path)])
+                                                          "--no-video", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "| clipped actions |" in result.output and "| 300 in 1 episode |" in result.output
     page = (tmp_path / "report.html").read_text()
     assert '<td class="num" data-metric="clipped_actions">300 in 1 episode</td>' in page
     assert '<p class="note">300 action(s) clipped, up to 1e+09 past the range.' in page
+
+
+def test_report_html_shows_a_few_videos_per_outcome_by_default(tmp_path) -> None:
+    run = ["--policy", "hold", "--episodes", "3", "--max-steps", "20", "--image-size", "16x24"]
+    result = CliRunner().invoke(eval_policy_command, [*run, "--out", str(tmp_path / "default")])
+    assert result.exit_code == 0, result.output
+    report = EvalReport.read(tmp_path / "default")
+    assert [e.outcome.value for e in report.episodes] == ["never_picked_up"] * 3
+    assert [Path(e.video).name if e.video else None for e in report.episodes] == [
+        "episode_000000.mp4", "episode_000001.mp4", None]  # the first 2 of the outcome
+    assert sorted(p.name for p in (tmp_path / "default" / "videos").iterdir()) == [
+        "episode_000000.mp4", "episode_000001.mp4"]
+    assert all(e.message == "" for e in report.episodes)  # the replays ended as the episodes did
+    page = (tmp_path / "default" / "report.html").read_text()
+    assert page.count('<video controls') == 2 and page.count("no video recorded") == 1
+    assert report.config["video"] is None and report.config["videos_per_outcome"] == 2
+    assert report.config["video_replay_s"] > 0
+
+    for flag, videos in (("--no-video", 0), ("--video", 3)):
+        result = CliRunner().invoke(eval_policy_command, [*run, flag, "--out", str(tmp_path / flag)])
+        assert result.exit_code == 0, result.output
+        assert sum(e.video is not None for e in EvalReport.read(tmp_path / flag).episodes) == videos
+    result = CliRunner().invoke(eval_policy_command, [*run, "--videos-per-outcome", "1", "--out", str(tmp_path / "one")])
+    assert [e.seed for e in EvalReport.read(tmp_path / "one").episodes if e.video] == [0]
+
+
+def test_video_seeds_are_the_first_of_each_outcome() -> None:
+    outcomes = ["timeout", "success", "success", "timeout", "success", "missed_goal", "timeout"]
+    rows = [EpisodeResult(seed=10 + i, outcome=o, steps=5, max_height=0.0) for i, o in enumerate(outcomes)]
+    assert video_seeds(rows[::-1], 2) == [10, 11, 12, 13, 15]
+    assert video_seeds(rows, 0) == []
