@@ -15,7 +15,9 @@ The task group is the report's task (``so101_pick_place``), task id 0. Rewards f
 environment: 1.0 on the step the episode succeeds, else 0.0, so ``sum_reward == max_reward == success``.
 ``pc_success`` is a percentage (0-100), as LeRobot writes it. Video paths are as the report recorded
 them (relative to the directory the evaluation ran in, like LeRobot's), for the episodes that have one.
-Each ``per_episode`` row also carries our ``outcome``; the full report stays in ``report.json``.
+Each ``per_episode`` row also carries our ``outcome``; the full report stays in ``report.json``. Three keys
+of ours mark an unfinished evaluation: ``partial`` (true when it holds fewer episodes than planned: it was
+interrupted or crashed, and a re-run continues it), ``n_planned_episodes`` and ``stopped`` (why).
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ def eval_info(report: EvalReport) -> dict[str, Any]:
         ],
         "aggregated": {**summary, "eval_s": eval_s, "eval_ep_s": eval_ep_s},
         "video_paths": videos,
+        # Not LeRobot's: an interrupted or crashed evaluation's file holds only the episodes done.
+        "partial": report.partial,
+        "n_planned_episodes": report.planned if report.planned is not None else n,
+        "stopped": report.stopped,
     }
 
 

@@ -21,6 +21,7 @@ Several reports (a checkpoint sweep) become one table with :func:`sweep_table` /
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import math
@@ -419,6 +420,65 @@ def read_episode_log(path: str | os.PathLike[str]) -> tuple[dict[str, Any] | Non
     return header, rows
 
 
+# ---------------------------------------------------------------------- settings that change outcomes
+
+PER_POLICY_TASK_KEYS = ("cameras", "render", "depth")
+"""Task fields the evaluator sets from what each policy reads (not the user's settings)."""
+NAMED_TASK_SETTINGS = ("max_steps", "image_size", "control_hz")
+
+
+def _sha256(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def evaluation_settings(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The settings of an evaluation that change its outcomes, flat, from its report's ``config``.
+
+    ``{"task.max_steps", "task.image_size", "task.control_hz", "task.cameras" (rendered; [] for physics only),
+    "task.sha256" (the whole task config but the cameras the policy reads), "thresholds.sha256"}``; the
+    ``settings`` the evaluator recorded when there are some, else derived from ``config["task"]`` (reports
+    written before settings were recorded); ``None`` for a report without a task config (they cannot be checked).
+    """
+    if isinstance(config.get("settings"), dict):
+        return config["settings"]
+    task = config.get("task")
+    if not isinstance(task, dict):
+        return None
+    settings: dict[str, Any] = {f"task.{k}": task[k] for k in NAMED_TASK_SETTINGS if k in task}
+    settings["task.cameras"] = list(task.get("cameras", [])) if task.get("render", True) else []
+    settings["task.sha256"] = _sha256({k: v for k, v in task.items() if k not in PER_POLICY_TASK_KEYS})
+    if isinstance(config.get("thresholds"), dict):
+        settings["thresholds.sha256"] = _sha256(config["thresholds"])
+    return settings
+
+
+def settings_differences(config: dict[str, Any], reference: dict[str, Any]) -> list[str]:
+    """``"task.max_steps: 250 vs 150"`` for each outcome-changing setting of ``config`` that differs from
+    ``reference``'s (both reports' ``config``); a differing hash is named by the fields behind it when the
+    configs hold them. Cameras are left out: the evaluator renders what each policy reads."""
+    mine, theirs = evaluation_settings(config) or {}, evaluation_settings(reference) or {}
+    out = []
+    for key in sorted(set(mine) | set(theirs)):
+        if key == "task.cameras" or mine.get(key) == theirs.get(key):
+            continue
+        section = key.split(".")[0]
+        if key.endswith(".sha256") and isinstance(config.get(section), dict) and isinstance(reference.get(section), dict):
+            # Named by the fields behind it (those named above already are; per-policy cameras are not settings).
+            mine_section, their_section = config[section], reference[section]
+            differing = [k for k in sorted(set(mine_section) | set(their_section)) if k not in PER_POLICY_TASK_KEYS
+                         and (k not in mine_section or k not in their_section or mine_section[k] != their_section[k])]
+            if differing:
+                out += [f"{section}.{k}: {_setting(mine_section, k)} vs {_setting(their_section, k)}"
+                        for k in differing if f"{section}.{k}" not in mine]
+                continue
+        out.append(f"{key}: {_setting(mine, key)} vs {_setting(theirs, key)}")
+    return out
+
+
+def _setting(values: dict[str, Any], key: str) -> str:
+    return json.dumps(values[key]) if key in values else "not recorded"
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
@@ -455,12 +515,19 @@ def outcome_chart_png(report: EvalReport) -> bytes:
 
 # ---------------------------------------------------------------------- sweeps
 
-_SWEEP_COLUMNS = ("policy", "episodes", "success", "95% CI", "pick", "drop", "steps (succ.)", "max h (m)", "IK fail")
+_SWEEP_COLUMNS = ("policy", "episodes", "success", "95% CI", "pick", "drop", "steps (succ.)", "max h (m)", "IK fail",
+                  "clipped actions")
+
+
+def clipped_summary(aggregates: dict[str, Any]) -> str:
+    """``"300 in 1 episode"`` (actions outside the joints' ranges, clipped before use), or ``"0"``."""
+    count, episodes = aggregates["clipped_actions"], aggregates["episodes_with_clipped_actions"]
+    return f"{count} in {episodes} episode{'s' if episodes != 1 else ''}" if count else "0"
 
 
 def sweep_rows(reports: Sequence[EvalReport]) -> list[dict[str, Any]]:
     """One row of aggregates per report (the machine-readable sweep table)."""
-    return [{"policy": r.policy, **r.aggregates} for r in reports]
+    return [{"policy": r.policy, "partial": r.partial, "planned": r.planned, **r.aggregates} for r in reports]
 
 
 def sweep_table(reports: Sequence[EvalReport]) -> str:
@@ -468,9 +535,12 @@ def sweep_table(reports: Sequence[EvalReport]) -> str:
     lines = ["| " + " | ".join(_SWEEP_COLUMNS) + " |", "|" + " --- |" * len(_SWEEP_COLUMNS)]
     for row in sweep_rows(reports):
         low, high = row["success_ci95"]
-        cells = [f"`{row['policy']}`", str(row["episodes"]), _pct(row["success_rate"]), f"{_pct(low)} - {_pct(high)}",
+        episodes = str(row["episodes"])
+        if row["partial"]:
+            episodes = f"{episodes} of {row['planned']} (partial)"
+        cells = [f"`{row['policy']}`", episodes, _pct(row["success_rate"]), f"{_pct(low)} - {_pct(high)}",
                  _pct(row["pick_rate"]), _pct(row["drop_rate"]), _fmt(row["mean_steps_success"], 1),
-                 _fmt(row["mean_max_height"], 3), _pct(row["ik_failure_rate"])]
+                 _fmt(row["mean_max_height"], 3), _pct(row["ik_failure_rate"]), clipped_summary(row)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

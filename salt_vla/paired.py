@@ -36,11 +36,20 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from salt_vla.evaluation import Z_95, EvalReport, Outcome, _pct, _png, wilson_interval
+from salt_vla.evaluation import (
+    Z_95,
+    EvalReport,
+    Outcome,
+    _pct,
+    _png,
+    evaluation_settings,
+    settings_differences,
+    wilson_interval,
+)
 from salt_vla.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 SCHEMA = "salt_vla.paired_comparison/1"
@@ -185,6 +194,24 @@ class PairedComparison:
     reports: list[EvalReport]
     baseline: str
     seeds: list[int]
+    settings_differences: list[str] = field(default_factory=list)
+    """Outcome-changing settings that differ from the baseline's, by arm (``"'b': task.max_steps: 150 vs 250"``);
+    non-empty only when the comparison was allowed despite them."""
+    unchecked: list[str] = field(default_factory=list)
+    """Arms whose reports recorded no settings (written before they were): their settings were not checked."""
+
+    def settings_notes(self) -> list[str]:
+        """What compare.md says at its top about the arms' settings (nothing when they were checked and agree)."""
+        notes = []
+        if self.settings_differences:
+            notes.append("**Settings differ between the arms**; the comparison was allowed anyway "
+                         "(`--allow-different-settings`), so a difference may come from the settings rather than "
+                         "the policies: " + "; ".join(f"`{d}`" for d in self.settings_differences) + ".")
+        if self.unchecked:
+            notes.append("The settings of " + ", ".join(f"`{n}`" for n in self.unchecked) + " could not be checked: "
+                         "their reports recorded none (written before salt-vla recorded them). Make sure every arm "
+                         "ran with the same --max-steps, --image-size and task config.")
+        return notes
 
     @property
     def comparisons(self) -> list[ArmComparison]:
@@ -209,7 +236,8 @@ class PairedComparison:
             a = report.aggregates
             rows.append({"name": name, "policy": report.policy, "episodes": a["episodes"],
                          "successes": a["outcome_counts"][Outcome.SUCCESS.value], "success_rate": a["success_rate"],
-                         "success_ci95": a["success_ci95"], "outcome_counts": a["outcome_counts"]})
+                         "success_ci95": a["success_ci95"], "outcome_counts": a["outcome_counts"],
+                         "settings": evaluation_settings(report.config)})
         return rows
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,6 +246,9 @@ class PairedComparison:
             "task": self.reports[0].task,
             "baseline": self.baseline,
             "seeds": self.seeds,
+            "settings": {"checked": not self.unchecked, "unchecked_arms": self.unchecked,
+                         "allowed_different_settings": bool(self.settings_differences),
+                         "differences": self.settings_differences},
             "arms": self.arm_rows(),
             "paired": [c.to_dict() for c in self.comparisons],
             "caveat": CAVEAT,
@@ -227,7 +258,8 @@ class PairedComparison:
         n = len(self.seeds)
         span = f"seeds {self.seeds[0]}-{self.seeds[-1]}" if self.seeds else "no seeds"
         lines = [f"# Paired comparison on `{self.reports[0].task}`: {len(self.names)} arms, {n} paired episodes ({span})",
-                 "", f"Baseline: `{self.baseline}`.", "", "## Arms", "",
+                 "", *[line for note in self.settings_notes() for line in (note, "")],
+                 f"Baseline: `{self.baseline}`.", "", "## Arms", "",
                  "| arm | policy | success | 95% CI (Wilson) |", "| --- | --- | --- | --- |"]
         for row in self.arm_rows():
             low, high = row["success_ci95"]
@@ -274,17 +306,24 @@ def _successes_by_seed(report: EvalReport) -> dict[int, bool]:
 
 
 def compare_reports(reports: Sequence[EvalReport], *, names: Sequence[str] | None = None,
-                    baseline: str | None = None) -> PairedComparison:
+                    baseline: str | None = None, allow_different_settings: bool = False) -> PairedComparison:
     """Pair the episodes of ``reports`` by seed and compare every arm with ``baseline``.
 
     Args:
         reports: evaluation reports of the same task on the same seeds (at least two).
         names: a name per report (default: each report's ``policy``); names must be distinct.
         baseline: the name of the baseline arm (default: the first).
+        allow_different_settings: pair reports whose outcome-changing settings (max steps, image size, control
+            rate, task config, outcome thresholds: :func:`salt_vla.evaluation.evaluation_settings`) differ from
+            the baseline's; the comparison records the differences and ``compare.md`` names them at its top.
 
     Raises:
         ValueError: fewer than two reports, duplicate names or seeds, an unknown baseline, reports of
-            different tasks, or reports whose seeds differ (the message names the seeds each one lacks).
+            different tasks, reports whose seeds differ (the message names the seeds each one lacks), or
+            reports made under other settings than the baseline's (each difference named).
+
+    Reports that recorded no settings (written before they were recorded) are paired, with a note that their
+    settings could not be checked (:attr:`PairedComparison.unchecked`).
     """
     reports = list(reports)
     if len(reports) < 2:
@@ -317,7 +356,21 @@ def compare_reports(reports: Sequence[EvalReport], *, names: Sequence[str] | Non
     if problems:
         raise ValueError(f"Reports must be evaluated on the same seeds to be paired; compared with {names[0]!r}: "
                          + "; ".join(problems) + ". Re-evaluate on the same --seed and --episodes.")
-    return PairedComparison(names=names, reports=reports, baseline=baseline, seeds=sorted(reference))
+    base_config = reports[names.index(baseline)].config
+    unchecked = [n for n, r in zip(names, reports) if evaluation_settings(r.config) is None]
+    if baseline in unchecked:  # nothing to check the others against
+        unchecked = list(names)
+    differences = [f"{name!r} vs {baseline!r}: {line}" for name, report in zip(names, reports)
+                   if name != baseline and name not in unchecked and baseline not in unchecked
+                   for line in settings_differences(report.config, base_config)]
+    if differences and not allow_different_settings:
+        raise ValueError(
+            "Reports made under different task settings cannot be paired (their outcomes differ for reasons other "
+            "than the policies): " + "; ".join(differences) + ". Re-evaluate with the same settings, or pass "
+            "--allow-different-settings (allow_different_settings=True) to compare them anyway; compare.md then "
+            "names the differences at its top.")
+    return PairedComparison(names=names, reports=reports, baseline=baseline, seeds=sorted(reference),
+                            settings_differences=differences, unchecked=unchecked)
 
 
 def comparison_chart_png(comparison: PairedComparison) -> bytes:

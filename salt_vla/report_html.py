@@ -24,7 +24,7 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
-from salt_vla.evaluation import EpisodeResult, EvalReport, Outcome, _fmt, _pct
+from salt_vla.evaluation import EpisodeResult, EvalReport, Outcome, _fmt, _pct, clipped_summary
 from salt_vla.io import atomic_write_text
 
 REPORT_PAGE = "report.html"
@@ -56,6 +56,7 @@ text-decoration:none;color:#1d1d1f}
 .svr .episode video{width:100%;background:#000;display:block;margin-bottom:4px}
 .svr .episode p{margin:2px 0;font-size:12px;color:#333}.svr .note{color:#b71c1c}
 .svr .missing{color:#777;font-size:12px;font-style:italic}
+.svr .partial{background:#fff3e0;border-left:4px solid #ef6c00;padding:6px 10px}
 .svr .side td video{width:260px;background:#000;display:block}
 .svr :has(> section.outcome:target) > section.outcome:not(:target){display:none}
 .svr #svr-differ:checked ~ table tr.same{display:none}
@@ -194,6 +195,7 @@ def _summary_table(report: EvalReport) -> str:
         ("IK failure rate", "ik_failure_rate", _pct(a["ik_failure_rate"])),
         ("mean IK error", "mean_ik_error_mm", _fmt(a["mean_ik_error_mm"], 2, " mm")),
         ("unstable episodes", "unstable_episodes", str(a["unstable_episodes"])),
+        ("clipped actions", "clipped_actions", clipped_summary(a)),
         ("episodes per minute", "episodes_per_minute", _fmt(a["episodes_per_minute"], 1)),
     ]
     body = "".join(f'<tr><th>{label}</th><td class="num" data-metric="{key}">{escape(value)}</td></tr>'
@@ -203,6 +205,9 @@ def _summary_table(report: EvalReport) -> str:
 
 def _episode_card(episode: EpisodeResult, report_dir: Path | None, page_dir: Path, prefix: str) -> str:
     note = f"UNSTABLE: {episode.message}" if episode.unstable else episode.message
+    if episode.clipped_actions:
+        note = (f"{episode.clipped_actions} action(s) clipped, up to {episode.max_clip_excess:.3g} past the range. "
+                f"{note}").strip()
     whiskers = _whisker_file(episode, report_dir)
     parts = [f'<figure class="episode" id="{prefix}seed-{episode.seed}" data-seed="{episode.seed}" '
              f'data-outcome="{episode.outcome.value}">',
@@ -242,6 +247,9 @@ def report_body(report: EvalReport, report_dir: str | os.PathLike[str] | None = 
         parts.append(f"<h1>Evaluation: <code>{escape(report.policy)}</code> on <code>{escape(report.task)}</code></h1>")
     parts += [f'<p class="meta">{a["episodes"]} episodes, {escape(report.created)}, '
               f"{_fmt(report.wall_time_s, 1)} s wall time</p>",
+              *([f'<p class="partial" data-planned="{report.planned}"><b>Partial: {a["episodes"]} of '
+                 f'{report.planned} episodes</b> ({escape(report.stopped or "stopped early")}). Re-run the same '
+                 "command to continue from <code>episodes.jsonl</code>.</p>"] if report.partial else []),
               _summary_table(report), outcome_chart_svg(report),
               '<div class="episodes">',
               f'<nav id="{prefix}outcomes"><a href="#{prefix}outcomes">all ({a["episodes"]})</a>']
@@ -318,7 +326,8 @@ def sweep_body(reports: Sequence[EvalReport], out_dir: str | os.PathLike[str],
         name = escape(report.policy)
         if directory is not None:
             name = f'<a href="{escape(_href(directory / REPORT_PAGE, out))}">{name}</a>'
-        parts.append(f'<tr data-policy="{escape(report.policy)}"><td>{name}</td><td class="num">{a["episodes"]}</td>'
+        episodes = f'{a["episodes"]} of {report.planned} (partial)' if report.partial else str(a["episodes"])
+        parts.append(f'<tr data-policy="{escape(report.policy)}"><td>{name}</td><td class="num">{episodes}</td>'
                      f'<td class="num" data-metric="success_rate">{_pct(a["success_rate"])}</td>'
                      f'<td class="num">{_pct(low)} - {_pct(high)}</td><td class="num">{_pct(a["pick_rate"])}</td>'
                      f'<td class="num">{_pct(a["drop_rate"])}</td><td class="num">{_fmt(a["mean_steps_success"], 1)}</td></tr>')

@@ -60,11 +60,16 @@ def _with_common(command: Any) -> Any:
 @_with_common
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory for report.html/.json/.md, outcomes.png, eval_info.json.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Parallel worker processes (same results).")
-@click.option("--video/--no-video", default=False, show_default=True, help="Write videos/episode_<seed:06d>.mp4.")
+@click.option("--video/--no-video", default=None,
+              help="Write videos/episode_<seed:06d>.mp4 of every episode (--video) or of none (--no-video). "
+                   "Default: of the first --videos-per-outcome episodes of each outcome, replayed at the end.")
+@click.option("--videos-per-outcome", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Without --video/--no-video: episodes per outcome replayed into videos for report.html.")
 @policy_options
 def eval_policy_command(policies: tuple[str, ...], episodes: int, seed: int, max_steps: int | None,
-                        image_size: tuple[int, int] | None, out: Path, workers: int, video: bool, device: str | None,
-                        camera_map: str | None, policy_option: dict[str, Any]) -> None:
+                        image_size: tuple[int, int] | None, out: Path, workers: int, video: bool | None,
+                        videos_per_outcome: int, device: str | None, camera_map: str | None,
+                        policy_option: dict[str, Any]) -> None:
     """Evaluate policies on SO-101 pick-and-place in MuJoCo and write a report with the failure taxonomy.
 
     \b
@@ -80,7 +85,7 @@ def eval_policy_command(policies: tuple[str, ...], episodes: int, seed: int, max
 
     kwargs = policy_kwargs(device, camera_map, policy_option)
     evaluator = SO101Evaluator(**_task_overrides(max_steps, image_size))
-    options = {"workers": workers, "video": video, "policy_kwargs": kwargs}
+    options = {"workers": workers, "video": video, "videos_per_outcome": videos_per_outcome, "policy_kwargs": kwargs}
     try:
         with explained_policy_options(kwargs):
             if len(policies) == 1:

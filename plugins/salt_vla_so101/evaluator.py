@@ -5,9 +5,12 @@ any episode), runs episodes ``seed, seed + 1, ...`` (serially or in a pool of wo
 identical results), classifies each, and returns a :class:`salt_vla.evaluation.EvalReport`; with
 ``out_dir`` it also writes ``report.json``, ``report.md``, ``outcomes.png``, ``report.html``,
 ``eval_info.json``, ``episodes.jsonl`` (each episode as it finishes: an interrupted evaluation keeps them,
-writes a partial report, and a re-run with the same arguments continues) and, with ``video=True``,
-``videos/episode_<seed:06d>.mp4`` (``episode_000005.mp4``). :meth:`SO101Evaluator.sweep` evaluates several
-policies (checkpoints) into one table.
+writes a partial report, and a re-run with the same arguments continues) and videos
+``videos/episode_<seed:06d>.mp4`` (``episode_000005.mp4``): by default of the first ``videos_per_outcome`` (2)
+episodes of each outcome, replayed once all episodes are done (an episode is a function of its seed, and
+rendering a camera costs ~30x a physics step, so replaying a few beats rendering every episode); every episode
+with ``video=True``, none with ``video=False``. :meth:`SO101Evaluator.sweep` evaluates several policies
+(checkpoints) into one table.
 
 Only the cameras the policy reads are rendered; a state-only policy runs physics only.
 """
@@ -30,7 +33,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from salt_vla.evaluation import EpisodeLog, EpisodeResult, EvalReport, write_sweep
+from salt_vla.evaluation import EpisodeLog, EpisodeResult, EvalReport, evaluation_settings, write_sweep
 from salt_vla.interfaces import Policy
 from salt_vla_so101.compatibility import PolicyNeeds, check_policy
 from salt_vla_so101.config import TaskConfig
@@ -149,6 +152,16 @@ def threads_per_worker(workers: int, episodes: int) -> int | None:
     return max(1, cores // processes)
 
 
+def video_seeds(episodes: Sequence[EpisodeResult], per_outcome: int) -> list[int]:
+    """The seeds of the first ``per_outcome`` episodes (by seed) of each outcome, in seed order."""
+    chosen, taken = [], dict.fromkeys({e.outcome for e in episodes}, 0)
+    for episode in sorted(episodes, key=lambda e: e.seed):
+        if taken[episode.outcome] < per_outcome:
+            taken[episode.outcome] += 1
+            chosen.append(episode.seed)
+    return chosen
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "policy"
 
@@ -190,7 +203,8 @@ class SO101Evaluator:
         seed: int = 0,
         *,
         workers: int = 1,
-        video: bool = False,
+        video: bool | None = None,
+        videos_per_outcome: int = 2,
         out_dir: str | Path | None = None,
         progress: bool = True,
         policy_kwargs: dict[str, Any] | None = None,
@@ -201,7 +215,11 @@ class SO101Evaluator:
         Args:
             workers: processes; results are identical to ``workers=1``. A policy object must then be
                 picklable (or pass its SPEC: each worker builds it).
-            video: write ``videos/episode_<seed:06d>.mp4`` (``episode_000005.mp4``) under ``out_dir`` (needs ``out_dir``).
+            video: ``True``: write ``videos/episode_<seed:06d>.mp4`` (``episode_000005.mp4``) of every episode under
+                ``out_dir`` (needs ``out_dir``), rendered as it runs; ``False``: none; ``None`` (default, with
+                ``out_dir``): the first ``videos_per_outcome`` episodes (by seed) of each outcome, replayed with
+                the camera once all episodes are done.
+            videos_per_outcome: episodes per outcome to replay into videos when ``video`` is ``None``.
             out_dir: also write the report files there, and each episode to ``episodes.jsonl`` as it finishes.
                 Interrupted (Ctrl-C) or crashed, the evaluation writes the report of the episodes done, marked
                 partial; calling again with the same arguments continues from there.
@@ -215,6 +233,8 @@ class SO101Evaluator:
             raise ValueError(f"evaluate needs episodes >= 1 and workers >= 1; got {episodes}, {workers}.")
         if video and out_dir is None:
             raise ValueError("video=True writes MP4s under out_dir; pass out_dir=... as well.")
+        if videos_per_outcome < 0:
+            raise ValueError(f"videos_per_outcome must be >= 0; got {videos_per_outcome}.")
         policy_kwargs = dict(policy_kwargs or {})
         if isinstance(policy, str):
             import salt_vla
@@ -249,12 +269,14 @@ class SO101Evaluator:
             "seed": seed,
             "workers": workers,
             "video": video,
+            "videos_per_outcome": videos_per_outcome if video is None else None,
         }
+        config["settings"] = evaluation_settings(config)  # what salt-vla compare checks before pairing reports
         log = None
         done: dict[int, EpisodeResult] = {}
         if out_dir is not None:
             identity = {"policy": name, "task": NAME, "episodes": episodes,
-                        **{k: v for k, v in config.items() if k != "workers"}}
+                        **{k: v for k, v in config.items() if k not in ("workers", "settings", "videos_per_outcome")}}
             log = EpisodeLog.open(out_dir, identity, seeds)
             done = dict(log.done)
         todo = [s for s in seeds if s not in done]
@@ -291,7 +313,29 @@ class SO101Evaluator:
         if log is not None:
             log.close()
             report.write(out_dir)
+            chosen = video_seeds(report.episodes, videos_per_outcome) if video is None else []
+            if chosen:  # the report without them is written: an interrupted replay loses no episode
+                began = time.perf_counter()
+                self._replay_videos(replace(job, video_dir=str(Path(out_dir) / "videos")), instance, chosen,
+                                    workers, done, {**bar, "total": len(chosen), "initial": 0,
+                                                    "desc": f"{NAME} {name} videos"})
+                config["video_replay_s"] = time.perf_counter() - began
+                report.write(out_dir)
         return report
+
+    @classmethod
+    def _replay_videos(cls, job: _Job, instance: Policy, seeds: list[int], workers: int,
+                       done: dict[int, EpisodeResult], bar: dict[str, Any]) -> None:
+        """Run episodes ``seeds`` again with the video camera; attach each video to its row in ``done``."""
+
+        def attach(replay: EpisodeResult) -> None:
+            episode = done[replay.seed]
+            episode.video = replay.video
+            if (replay.outcome, replay.steps) != (episode.outcome, episode.steps):
+                episode.message = (f"{episode.message} The video is a replay that ended {replay.outcome.value} after "
+                                   f"{replay.steps} steps: the policy is not deterministic per seed.").strip()
+
+        cls._run(job, instance, seeds, min(workers, len(seeds)), attach, bar)
 
     @staticmethod
     def _run(job: _Job, instance: Policy, seeds: list[int], workers: int,

@@ -24,7 +24,7 @@ from .conftest import interrupt_when
 
 pytestmark = pytest.mark.sim
 
-EVAL = ["--policy", "scripted", "--episodes", "8", "--max-steps", "120"]
+EVAL = ["--policy", "scripted", "--episodes", "8", "--no-video", "--max-steps", "120"]
 
 
 def rows(out: Path) -> int:

@@ -31,7 +31,7 @@ def test_eval_policy_end_to_end_through_the_salt_vla_program(tmp_path) -> None:
     assert [e["seed"] for e in document["episodes"]] == [5, 6]
     assert document["aggregates"]["outcome_counts"]["never_picked_up"] == 2
     assert {p.name for p in out.iterdir()} == {"report.json", "report.md", "outcomes.png", "report.html", "eval_info.json",
-                                               "episodes.jsonl"}
+                                               "episodes.jsonl", "videos"}  # the first 2 episodes of each outcome
 
 
 def test_eval_policy_errors_list_the_choices(tmp_path) -> None:
