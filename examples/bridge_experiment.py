@@ -318,8 +318,13 @@ def arm_settings(args: argparse.Namespace, arm: str, encoder: Path) -> Any:
 
 
 # -- 4. evaluation --------------------------------------------------------------------------------------------
-def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path, *, seed: int, episodes: int, name: str) -> Any:
-    """The SO-101 evaluation of one checkpoint (``act:`` loads ``act`` and ``act_salt`` alike); reused if present."""
+def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path, *, seed: int, episodes: int, name: str,
+             video: bool | None = False) -> Any:
+    """The SO-101 evaluation of one checkpoint (``act:`` loads ``act`` and ``act_salt`` alike); reused if present.
+
+    ``video``: the evaluator's (``None``: videos of the first episodes of each outcome, replayed at the end; the
+    per-checkpoint validations record none).
+    """
     import salt_vla
     from salt_vla.evaluation import EvalReport
 
@@ -330,7 +335,7 @@ def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path, *, seed:
         overrides["max_steps"] = args.eval_max_steps
     evaluator = salt_vla.create_evaluator("so101_pick_place", **overrides)
     return evaluator.evaluate(f"act:{checkpoint}", episodes, seed=seed, workers=args.workers, out_dir=out_dir,
-                              policy_kwargs={"device": args.device}, name=name, progress=not args.quiet)
+                              policy_kwargs={"device": args.device}, name=name, progress=not args.quiet, video=video)
 
 
 def whiskers(args: argparse.Namespace, checkpoint: Path, out_dir: Path) -> dict[str, Any]:
@@ -553,7 +558,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         began, row, train_dir = time.perf_counter(), report["arms"][arm], args.out / "arms" / arm / "train"
         checkpoint = Path(row["checkpoint"])
         eval_dir = args.out / "arms" / arm / "eval"
-        reports[arm] = evaluate(args, checkpoint, eval_dir, seed=args.eval_seed, episodes=args.eval_episodes, name=arm)
+        reports[arm] = evaluate(args, checkpoint, eval_dir, seed=args.eval_seed, episodes=args.eval_episodes, name=arm,
+                                video=None)
         row["evaluation"] = evaluation_summary(reports[arm], args.eval_seed, eval_dir)
         if args.val_episodes:
             row["curve"] = {}

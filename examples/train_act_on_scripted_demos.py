@@ -106,6 +106,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--time-budget", type=float,
                    help="seconds for the whole run: training stops at budget - elapsed - eval reserve (0: no limit)")
     p.add_argument("--eval-reserve", type=float, help="seconds of the budget kept for the evaluations")
+    p.add_argument("--eval-videos", type=int, default=2, metavar="N",
+                   help="videos of the first N evaluation episodes of each outcome, replayed at the end (0: none; "
+                        "the other evaluations record none)")
     p.add_argument("--eval-n-action-steps", type=int, nargs="+", metavar="N", default=[],
                    help="also evaluate the last checkpoint executing N actions per predicted chunk (each N)")
     p.add_argument("--eval-checkpoints", type=int, nargs="+", metavar="STEP", default=[],
@@ -213,8 +216,10 @@ def train_settings(args: argparse.Namespace, dataset: Path, output_dir: Path) ->
 
 def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path, *, seed: int, episodes: int,
              temporal_ensemble: float | None = None, n_action_steps: int | None = None,
-             name: str = "act (scripted demos)") -> Any:
+             name: str = "act (scripted demos)", videos: int = 0) -> Any:
     """Evaluate the ACT checkpoint on seeds ``seed ... seed + episodes - 1``; writes the report to ``out_dir``.
+
+    ``videos``: replay the first ``videos`` episodes of each outcome into videos at the end (0: none).
 
     With ``temporal_ensemble``, the policy re-plans at every step and executes the weighted average of every
     chunk's prediction for that step (``salt_vla_lerobot.wrappers.TemporalEnsemble``).
@@ -232,7 +237,9 @@ def evaluate(args: argparse.Namespace, checkpoint: Path, out_dir: Path, *, seed:
     if n_action_steps is not None:
         policy_kwargs["n_action_steps"] = n_action_steps
         name = f"{name}, {n_action_steps} actions per chunk"
+    video_options: dict[str, Any] = {"video": None, "videos_per_outcome": videos} if videos else {"video": False}
     return evaluator.evaluate(f"act:{checkpoint}", episodes, seed=seed, workers=args.workers, out_dir=out_dir,
+                              **video_options,
                               policy_kwargs=policy_kwargs, name=name)
 
 
@@ -314,7 +321,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     save()
 
     eval_start = time.perf_counter()
-    report = evaluate(args, checkpoint, args.out / "eval", seed=args.eval_seed, episodes=args.eval_episodes)
+    report = evaluate(args, checkpoint, args.out / "eval", seed=args.eval_seed, episodes=args.eval_episodes,
+                      videos=args.eval_videos)
     summary["evaluation"] = {"checkpoint_step": last_checkpoint(train_dir)[1],
                              **evaluation_summary(report, args.eval_seed, args.out / "eval")}
     timings["eval_s"] = time.perf_counter() - eval_start

@@ -127,7 +127,7 @@ def test_the_runner_records_once_trains_arms_together_and_pairs_them(tmp_path) -
     plan = tmp_path / "plan.yaml"
     plan.write_text("""
 preset: tiny
-common: [--val-episodes, 0, --bare-steps, 0, --eval-max-steps, 20]
+common: [--val-episodes, 0, --bare-steps, 0, --eval-max-steps, 20, --eval-videos, 0]
 datasets: {clean: [], noisy: [--action-noise, 2.0]}
 arms:
   base: {dataset: clean, flags: [--eval-n-action-steps, 5, --eval-checkpoints, 5]}
