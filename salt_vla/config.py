@@ -160,8 +160,22 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError([f"override {text!r}: expected key.path=value"], "command line")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as error:
+        raise ConfigError([f"override {text!r}: the value {raw!r} is not valid YAML ({_yaml_problem(error)}); close "
+                           "the bracket or quote (e.g. optim.betas=[0.9,0.95]), or quote the whole value "
+                           f"('{key.strip()}=\"...\"') to give it as a string"], "command line") from None
     return key.strip().split("."), _yaml_number(value)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's problem in one line: ``"expected ',' or ']', but got '<stream end>' at line 1, column 5"``."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    context = getattr(error, "context", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return (f"{context}: " if context else "") + f"{problem}{where}"
 
 
 _SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
@@ -208,7 +222,11 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
         path = Path(path)
         if not path.is_file():
             raise ConfigError([f"config file {str(path)!r} does not exist"])
-        loaded = yaml.safe_load(path.read_text()) or {}
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError([f"{path} is not valid YAML: {_yaml_problem(error)}. Fix the file there (an unclosed "
+                               "bracket or quote, a tab in the indentation, a missing ':' are the usual causes)"]) from None
         if not isinstance(loaded, dict):
             raise ConfigError([f"{path}: the top level must be a mapping of sections, got {type(loaded).__name__}"])
         data = _yaml_number(loaded)

@@ -8,8 +8,11 @@ and a generated ``README.md`` model card. ``from_pretrained`` accepts ``hf-hub:o
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
@@ -197,9 +200,14 @@ def read_config(directory: Path) -> dict[str, Any]:
     """``config.json`` of a checkpoint directory, validated against this library's format."""
     path = directory / CONFIG_FILE
     if not path.is_file():
-        present = ", ".join(sorted(p.name for p in directory.iterdir())) if directory.is_dir() else "nothing"
-        raise CheckpointError(f"{directory} has no {CONFIG_FILE} (it holds: {present}); it is not a salt-vla checkpoint "
-                              "directory. Save one with salt_vla.hub.save_pretrained.")
+        # Only the checkpoint's own file names are reported: the path may be any folder (/etc), and an error
+        # message must not list what an arbitrary folder holds.
+        present = [name for name in (WEIGHTS_FILE, CARD_FILE) if (directory / name).is_file()]
+        found = f" (of its files it has only {', '.join(present)})" if present else ""
+        raise CheckpointError(f"{directory} has no {CONFIG_FILE}{found}, so it is not a salt-vla checkpoint directory: "
+                              f"one holds {CONFIG_FILE}, {WEIGHTS_FILE} and {CARD_FILE}, as "
+                              "salt_vla.hub.save_pretrained writes them. Give the path of such a directory, or "
+                              "'hf-hub:org/name' for one on the Hub.")
     config = json.loads(path.read_text())
     if config.get("library") != LIBRARY:
         raise CheckpointError(f"{path}: field 'library' is {config.get('library')!r}, expected {LIBRARY!r}; this checkpoint "
@@ -268,22 +276,110 @@ def push_to_hub(directory: str | os.PathLike[str], repo_id: str, *, token: str |
     parse_source(f"hf-hub:{repo_id}")  # validates the id (no path separators, one '/')
     operations = commit_operations(directory)
     api = HfApi(token=token, library_name=LIBRARY, library_version=salt_vla.__version__)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    info = api.create_commit(repo_id, operations=operations, commit_message=commit_message, revision=revision)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        info = api.create_commit(repo_id, operations=operations, commit_message=commit_message, revision=revision)
+    except _connection_errors() as error:
+        raise HubUnreachableError(f"Cannot push {directory} to hf-hub:{repo_id}: {_unreachable(error)}. Nothing was "
+                                  "uploaded; run the same command again once the Hub can be reached.") from error
     return str(getattr(info, "commit_url", info))
 
 
-def pull(repo_id: str, directory: str | os.PathLike[str], *, revision: str | None = None) -> Path:
-    """Download a checkpoint repository into ``directory`` (works offline from the local cache)."""
-    import shutil
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    """What huggingface_hub raises when the Hub cannot be reached: requests' errors up to 0.x, httpx's from 1.0,
+    the built-in ``ConnectionError`` for ``HF_HUB_OFFLINE`` (``OfflineModeIsEnabled``)."""
+    found: list[type[BaseException]] = [ConnectionError]
+    for module, names in (("requests", ("ConnectionError", "Timeout")), ("httpx", ("TransportError",))):
+        try:
+            imported = import_module(module)
+        except ImportError:
+            continue
+        found += [getattr(imported, name) for name in names if hasattr(imported, name)]
+    return tuple(found)
 
+
+class HubUnreachableError(ConnectionError):
+    """The Hugging Face Hub could not be reached (no network, or ``HF_HUB_OFFLINE`` set); the message says which."""
+
+
+def _unreachable(error: BaseException) -> str:
+    """Why the Hub was not reached, in one line (requests wraps urllib3's reason in a ``MaxRetryError`` repr)."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    if isinstance(error, OfflineModeIsEnabled):
+        return "HF_HUB_OFFLINE is set, and pushing needs the network (unset HF_HUB_OFFLINE)"
+    reason: Any = error.args[0] if error.args else error
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError -> NameResolutionError, ...
+    text = str(reason)
+    if "): " in text or ">: " in text:  # "HTTPSConnection(host=..., port=443): Failed to resolve ..."
+        text = text.split("): " if "): " in text else ">: ", 1)[1]
+    return (f"the Hub at {constants.ENDPOINT} could not be reached ({text.strip()}); check the network, "
+            "or HF_ENDPOINT / HTTPS_PROXY if you set them")
+
+
+PULL_STAGE_PREFIX = ".salt-vla-pull."
+"""Name prefix of the staging directory a pull into an existing folder builds in (removed when done)."""
+
+
+def _pull_target_problem(directory: Path, files: list[Path], source_name: str) -> str | None:
+    """Why :func:`pull` must not write ``files`` into ``directory``; ``None`` when it may.
+
+    It may when ``directory`` does not exist, is empty, or holds only files identical to the checkpoint's
+    (an interrupted pull, or the same checkpoint pulled before): nothing in it would be lost.
+    """
+    if not directory.exists():
+        return None
+    if not directory.is_dir():
+        return f"{directory} is a file; a pull writes a checkpoint folder: give the path of a new or empty folder"
+    names = {path.name: path for path in files}
+    others = []
+    for entry in directory.iterdir():
+        if entry.name.startswith(PULL_STAGE_PREFIX):  # what an interrupted pull left behind
+            continue
+        if entry.name not in names or not entry.is_file() or not filecmp.cmp(entry, names[entry.name], shallow=False):
+            others.append(entry)
+    if not others:
+        return None
+    return (f"{directory.absolute()} is not empty: it holds {len(others)} "
+            f"{'entry' if len(others) == 1 else 'entries'} that {'is' if len(others) == 1 else 'are'} not this "
+            "checkpoint's files, and a pull never overwrites or deletes what a folder holds. Pull into a new or empty "
+            f"folder (e.g. {directory / source_name}), or delete or move {directory} first if you mean to replace it")
+
+
+def pull(repo_id: str, directory: str | os.PathLike[str], *, revision: str | None = None) -> Path:
+    """Download a checkpoint repository into ``directory`` (works offline from the local cache).
+
+    ``directory`` is created, or must be empty: a folder holding anything else is refused with
+    :class:`FileExistsError` before anything is written, so nothing in it is lost. (A folder that already holds
+    this checkpoint's files, complete or from an interrupted pull, is completed.) A new folder appears whole
+    or not at all; into an existing empty one (such as ``.``) the files are moved, ``config.json`` last.
+    """
     source = local_checkpoint_dir(f"hf-hub:{repo_id}" + (f"@{revision}" if revision else ""))
     read_config(source)
+    files = sorted(path for path in source.iterdir() if path.is_file())
     directory = Path(directory)
-    with atomic_directory(directory) as tmp:
-        for path in source.iterdir():
-            if path.is_file():
+    problem = _pull_target_problem(directory, files, repo_id.rpartition("/")[2])
+    if problem:
+        raise (NotADirectoryError if directory.exists() and not directory.is_dir() else FileExistsError)(problem)
+    if not directory.exists():
+        with atomic_directory(directory) as tmp:
+            for path in files:
                 shutil.copy2(path, tmp / path.name)
+        return directory
+    for leftover in directory.glob(f"{PULL_STAGE_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    stage = Path(tempfile.mkdtemp(dir=directory, prefix=PULL_STAGE_PREFIX, suffix=".tmp"))
+    try:
+        missing = [path for path in files if not (directory / path.name).exists()]
+        for path in missing:
+            shutil.copy2(path, stage / path.name)
+            with open(stage / path.name, "rb") as handle:
+                os.fsync(handle.fileno())
+        for path in sorted(missing, key=lambda p: p.name == CONFIG_FILE):  # config.json last: then it is whole
+            os.replace(stage / path.name, directory / path.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return directory
 
 
@@ -319,5 +415,5 @@ class HubMixin(ModelHubMixin, library_name=LIBRARY, license="apache-2.0", tags=[
         return from_pretrained(source, expected_type=model_type_of_class(cls), map_location=map_location)
 
 
-__all__ = ["CheckpointError", "HubMixin", "WeightSourceError", "commit_operations", "from_pretrained", "model_card",
+__all__ = ["CheckpointError", "HubMixin", "HubUnreachableError", "WeightSourceError", "commit_operations", "from_pretrained", "model_card",
            "pull", "push_to_hub", "read_config", "save_pretrained"]

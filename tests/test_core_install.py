@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[1]
+BUILD_SOURCES = ("pyproject.toml", "setup.py", "setup.cfg", "MANIFEST.in", "README.md", "LICENSE", "salt_vla", "plugins")
+"""What the wheel is built from (``[tool.setuptools.packages.find]`` looks in ``.`` and ``plugins``; the readme)."""
 SIM = ("mujoco", "gymnasium")
 LEROBOT = ("lerobot",)
 
@@ -47,13 +47,43 @@ sys.meta_path.insert(0, _Absent())
 '''
 
 
+def _not_built_from(directory: str, names: list[str]) -> set[str]:
+    return {name for name in names if name == "__pycache__" or name.endswith((".pyc", ".egg-info"))
+            or (Path(directory) / name / "pyvenv.cfg").is_file()}  # a virtual environment, whatever its name
+
+
+def copy_build_sources(root: Path, destination: Path) -> Path:
+    """Copy only :data:`BUILD_SOURCES` of the checkout ``root`` to ``destination`` (an allow-list, so a virtual
+    environment, a dataset or run outputs next to the sources, under any name, are never copied; it needs no
+    ``.git``, so it works on a tarball as on a clone)."""
+    destination.mkdir(parents=True)
+    for name in BUILD_SOURCES:
+        path = root / name
+        if path.is_dir():
+            shutil.copytree(path, destination / name, ignore=_not_built_from, symlinks=True)
+        elif path.is_file():
+            shutil.copy2(path, destination / name)
+    return destination
+
+
+def test_only_the_build_sources_are_copied(tmp_path: Path) -> None:
+    checkout = tmp_path / "checkout"
+    for relative in ("pyproject.toml", "README.md", "salt_vla/__init__.py", "salt_vla/configs/run.yaml",
+                     "plugins/salt_vla_x/__init__.py", "env/pyvenv.cfg", "env/lib/torch/huge.so", ".venv-test/pyvenv.cfg",
+                     "runs/teacher/model.safetensors", "tests/test_x.py", "salt_vla/__pycache__/x.pyc",
+                     "plugins/.venv2/pyvenv.cfg", "plugins/.venv2/lib/big.so"):
+        (checkout / relative).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / relative).write_text("x")
+    copied = copy_build_sources(checkout, tmp_path / "src")
+    assert sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*") if p.is_file()) == [
+        "README.md", "plugins/salt_vla_x/__init__.py", "pyproject.toml", "salt_vla/__init__.py",
+        "salt_vla/configs/run.yaml"]
+
+
 @pytest.fixture(scope="module")
 def core_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("core_install")
-    source = work / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "tests", "benchmarks", "examples", "runs", "__pycache__",
-        ".pytest_cache", ".ruff_cache", ".whl", ".gl", ".carry"))
+    source = copy_build_sources(ROOT, work / "src")
     # Offline with the setuptools at hand when there is one (Python < 3.12 venvs have it); else pip's isolated build.
     offline = ["--no-build-isolation", "--no-index"] if importlib.util.find_spec("setuptools") else []
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *offline, "-q", "-w", str(work / "dist"),
@@ -78,6 +108,7 @@ def salt_vla(env: Path, hidden: tuple[str, ...], *args: str, cwd: Path) -> subpr
                           env=environ, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_the_wheel_is_what_runs(core_env, tmp_path):
     result = subprocess.run([str(core_env / "bin" / "python"), "-c",
                              "import salt_vla, salt_vla_so101; print(salt_vla.__file__); print(salt_vla_so101.__file__)"],
@@ -89,6 +120,7 @@ def test_the_wheel_is_what_runs(core_env, tmp_path):
     assert shipped.returncode == 0 and "name: vit_base_patch16_t2" in shipped.stdout  # configs are package data
 
 
+@pytest.mark.slow
 def test_plugins_show_what_each_still_needs(core_env, tmp_path):
     result = salt_vla(core_env, SIM + LEROBOT, "plugins", "--kind", "policy", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -100,6 +132,7 @@ def test_plugins_show_what_each_still_needs(core_env, tmp_path):
     assert "needs" not in installed.stdout and installed.stdout.count(" ok") == 8  # act, act_salt, hold, pi0, pi05, random, scripted, smolvla
 
 
+@pytest.mark.slow
 def test_commands_name_the_extra_instead_of_crashing(core_env, tmp_path):
     runs = {
         "eval-policy": ["eval-policy", "--policy", "scripted", "--episodes", "1", "--out", "eval"],
@@ -120,6 +153,7 @@ def test_commands_name_the_extra_instead_of_crashing(core_env, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing half-written
 
 
+@pytest.mark.slow
 def test_with_the_sim_extra_only_lerobot_is_named(core_env, tmp_path):
     record = salt_vla(core_env, LEROBOT, "record", "--episodes", "1", "--out", "data", cwd=tmp_path)
     assert record.returncode == 1 and "Traceback" not in record.stderr

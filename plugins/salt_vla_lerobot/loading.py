@@ -39,9 +39,9 @@ def checkpoint_type(directory: Path) -> str:
     config = directory / "config.json"
     if not config.is_file():
         raise CheckpointError(
-            f"{directory} has no config.json, so it is not a LeRobot policy checkpoint (it holds: "
-            f"{', '.join(sorted(p.name for p in directory.iterdir())) or 'nothing'}). After `lerobot-train` the "
-            "checkpoint is <output_dir>/checkpoints/<step>/pretrained_model."
+            f"{directory} has no config.json, so it is not a LeRobot policy checkpoint (one holds config.json, "
+            "model.safetensors and the policy's processor files). After `lerobot-train` the checkpoint is "
+            "<output_dir>/checkpoints/<step>/pretrained_model."
         )
     try:
         return str(json.loads(config.read_text())["type"])

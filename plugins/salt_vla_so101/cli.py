@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from salt_vla.cli.errors import error_block
 from salt_vla.cli.policy_options import explained_policy_options, policy_kwargs, policy_options
 from salt_vla.extras import MissingExtraError, require_extras
 
@@ -93,7 +94,7 @@ def eval_policy_command(policies: tuple[str, ...], episodes: int, seed: int, max
             else:
                 reports = evaluator.sweep(list(policies), episodes, seed, out_dir=out, **options)
     except (PolicyMismatchError, PluginError, MissingExtraError, ValueError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise error_block(exc) from exc
     click.echo(sweep_table(reports), nl=False)
     page = "report.html" if len(policies) == 1 else "sweep.html"
     click.echo(f"Report written to {out}; open {out / page} in a browser to watch the episodes")
@@ -139,6 +140,6 @@ def record_command(policy: str, episodes: int, seed: int, max_steps: int | None,
                                  fps=fps, task=task, repo_id=repo_id, policy_name=policy,
                                  max_attempts=max_attempts, task_string=task_string)
     except (PolicyMismatchError, PluginError, MissingExtraError, ValueError, FileExistsError, RuntimeError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise error_block(exc) from exc
     counts = ", ".join(f"{k}: {v}" for k, v in summary.report.aggregates["outcome_counts"].items() if v)
     click.echo(f"Saved {summary.saved} of {summary.attempted} episodes ({counts}) to {summary.root}")

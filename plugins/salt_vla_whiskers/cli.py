@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from salt_vla.cli.errors import error_block
 from salt_vla.cli.policy_options import explained_policy_options, policy_kwargs, policy_options
 from salt_vla.extras import MissingExtraError, require_extras
 
@@ -89,7 +90,7 @@ def whiskers_command(policy: str, seed: int, out: Path, samples: int, every: int
         with explained_policy_options(kwargs):
             result = WhiskerVisualizer(config).visualize(policy, seed=seed, out_dir=out, policy_kwargs=kwargs)
     except (PolicyMismatchError, PluginError, MissingExtraError, ValueError, TypeError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise error_block(exc) from exc
     files = result["files"]
     summary = result["summary"]
     click.echo(f"{len(files['frames'])} frames, {Path(files['video']).name if files['video'] else 'no video'}, "

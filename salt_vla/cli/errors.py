@@ -54,12 +54,26 @@ def report(error: BaseException, code: int) -> ReportedError:
                          code)
 
 
+def error_block(error: BaseException) -> ReportedError:
+    """``error``, caught by a command on purpose, as its ``Error:`` block with the exit code of its kind.
+
+    A command that catches the library's errors raises this instead of a plain :class:`click.ClickException`
+    (which always exits 1): bad input still exits 2 when the command runs outside :class:`ErrorReportingGroup`.
+    """
+    return report(error, exit_code(error) or EXIT_FAILURE)
+
+
 class ErrorReportingGroup(click.Group):
     """A click group that prints the library's errors from any subcommand as one ``Error:`` block."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ReportedError as error:
+            if error.__cause__ is not None and debug_enabled(bool(ctx.params.get("debug"))):
+                traceback.print_exception(error.__cause__)
+                ctx.exit(error.exit_code)
+            raise
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as error:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
+
+from salt_vla.cli.errors import error_block
 
 
 @click.command("quickstart")
@@ -25,7 +28,7 @@ def quickstart_command(out_dir: Path, preset: str, seed: int, overwrite: bool) -
     try:
         report = run_quickstart(out_dir, preset=preset, seed=seed, overwrite=overwrite)
     except FileExistsError as error:
-        raise click.ClickException(str(error)) from error
+        raise error_block(error) from error
     for claim in report["claims"]:
         click.echo(f"{claim['claim']}: {claim_outcome(claim)} (margin {claim['mean']:+.4f}, 95% interval "
                    f"[{claim['ci_low']:+.4f}, {claim['ci_high']:+.4f}])")
@@ -67,19 +70,32 @@ def probe_command(checkpoint: str, dataset: str, dataset_args: tuple[str, ...], 
     kwargs = {}
     for item in dataset_args:
         key, sep, value = item.partition("=")
-        if not sep:
-            raise click.UsageError(f"--dataset-arg {item!r}: expected KEY=VALUE.")
-        kwargs[key] = yaml.safe_load(value)
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE such as size=64.", param_hint="--dataset-arg")
+        try:
+            kwargs[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise click.BadParameter(f"{item!r}: the value {value!r} is not valid YAML ({error.problem}); close the "
+                                     "bracket or quote, or quote the whole value.", param_hint="--dataset-arg") from None
     if kind == "attentive" and layers != 1:
         raise click.UsageError(f"--layers {layers} applies to --kind linear; the attentive probe reads the last block.")
     model = from_pretrained(checkpoint)
     encoder = model.encoder if isinstance(model, PixelMAE) else model
     torch_device = pick_device(device)
     encoder.to(torch_device)
+    given = set(kwargs)
     kwargs.setdefault("frames", encoder.config.num_frames)
     kwargs.setdefault("size", encoder.config.img_size)
-    data = salt_vla.create_dataset(dataset, num_videos=videos, **kwargs) if dataset == "synthetic_physics" \
-        else salt_vla.create_dataset(dataset, **kwargs)
+    try:
+        data = salt_vla.create_dataset(dataset, num_videos=videos, **kwargs) if dataset == "synthetic_physics" \
+            else salt_vla.create_dataset(dataset, **kwargs)
+    except TypeError as error:  # the dataset's constructor refused a --dataset-arg; name it, not a traceback
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        if match is None or match.group(1) not in given:
+            raise
+        key = match.group(1)
+        raise click.BadParameter(f"{key}={kwargs[key]!r}: dataset {dataset!r} takes no argument {key!r} ({error}). "
+                                 "docs/data.md lists each dataset's arguments.", param_hint="--dataset-arg") from None
     clips, label_values = probe_clips(data, min(videos, len(data)), label_keys=labels)
     if kind == "attentive":
         from salt_vla.attentive_probe import attentive_label_probe, attentive_time_arrow_probe

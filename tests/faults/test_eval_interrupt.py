@@ -62,7 +62,7 @@ def test_ctrl_c_keeps_the_finished_episodes_and_a_rerun_continues_to_the_same_re
     # Other settings do not continue (or overwrite) an unfinished log: one error naming each difference.
     (out / "episodes.jsonl").write_text(kept)
     other = CliRunner().invoke(eval_policy_command, [*EVAL[:-1], "100", "--out", str(out)])
-    assert other.exit_code == 1
+    assert other.exit_code == 2  # bad input: other settings
     assert f"holds {done} of 8 episodes of an interrupted evaluation with other settings" in other.output
     assert "task.max_steps: log 120, now 100" in other.output
 

@@ -58,7 +58,7 @@ def test_bad_directories_name_the_problem(tmp_path):
         hub.from_pretrained(variant("broken", config={**config["config"], "embed_dim": 47}))
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "model.safetensors").write_bytes(b"")
-    with pytest.raises(hub.CheckpointError, match="has no config.json .it holds: model.safetensors"):
+    with pytest.raises(hub.CheckpointError, match=r"has no config.json \(of its files it has only model.safetensors\), so it is not a salt-vla"):
         hub.from_pretrained(tmp_path / "empty")
 
 

@@ -228,7 +228,7 @@ def test_other_settings_are_refused_without_overwrite(toy_copy):
         run_quickstart(out, preset="cpu", overrides={**TOY, "student_steps": 7}, progress=False)
     result = subprocess.run([sys.executable, "-m", "salt_vla", "quickstart", "--out", str(out)], capture_output=True,
                             text=True, env={**os.environ}, timeout=300)
-    assert result.returncode == 1 and "other settings" in result.stderr and "--overwrite" in result.stderr
+    assert result.returncode == 2 and "other settings" in result.stderr and "--overwrite" in result.stderr
     assert (out / "report.json").is_file()  # nothing was deleted
 
 

@@ -41,7 +41,7 @@ def test_without_the_mapping_the_error_gives_the_flag_to_add(renamed_act, tmp_pa
 
     result = CliRunner().invoke(eval_policy_command, ["--policy", f"act:{renamed_act}", "--episodes", "1",
                                                       "--image-size", SIZE, "--out", str(tmp_path)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input: the checkpoint's cameras
     assert f"--camera-map {CAMERA_MAP}" in result.output
 
 

@@ -73,7 +73,7 @@ def test_record_command_writes_a_dataset(tmp_path) -> None:
     assert "Saved 1 of 1 episodes" in result.output
     assert lerobot_compat.load_dataset(out).num_frames == 10
     again = CliRunner().invoke(record_command, ["--episodes", "1", "--out", str(out)])
-    assert again.exit_code == 1 and "exists" in again.output
+    assert again.exit_code == 2 and "exists" in again.output
 
 
 @pytest.mark.slow

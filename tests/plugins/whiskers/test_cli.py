@@ -55,13 +55,13 @@ def test_interactive_without_a_display_says_so_and_still_writes_the_files(tmp_pa
 def test_errors_name_the_value_and_the_choices(tmp_path) -> None:
     runner = CliRunner()
     result = runner.invoke(whiskers_command, ["--policy", "scriptd", "--out", str(tmp_path)])
-    assert result.exit_code == 1 and "Did you mean 'scripted'?" in result.output
+    assert result.exit_code == 2 and "Did you mean 'scripted'?" in result.output
     result = runner.invoke(whiskers_command, ["--policy", "hold", "--out", str(tmp_path), "--size", "big"])
     assert result.exit_code == 2 and "expected HxW such as 240x320; got 'big'" in result.output
     result = runner.invoke(whiskers_command, ["--policy", "hold", "--out", str(tmp_path), "--camera", "side"])
-    assert result.exit_code == 1 and "choose one of ['perspective', 'overhead_cam', 'wrist_cam']" in result.output
+    assert result.exit_code == 2 and "choose one of ['perspective', 'overhead_cam', 'wrist_cam']" in result.output
     result = runner.invoke(whiskers_command, ["--policy", "hold", "--out", str(tmp_path), "--samples", "0"])
-    assert result.exit_code == 1 and "samples must be an int >= 1; got 0" in result.output
+    assert result.exit_code == 2 and "samples must be an int >= 1; got 0" in result.output
     assert not any(tmp_path.iterdir())
 
 
