@@ -116,8 +116,11 @@ class MetricSinks:
     """Fan one metrics dict out to JSONL (+ TensorBoard + Weights & Biases)."""
 
     def __init__(self, out_dir: Path, *, enabled: bool = True, tensorboard: bool = False,
-                 wandb_project: str | None = None, config: dict[str, Any] | None = None, resume: bool = False,
+                 wandb_project: str | None = None, config: dict[str, Any] | None = None,
                  resume_step: int | None = None) -> None:
+        """``resume_step``: the step of the checkpoint a resumed run starts from (``None``: a fresh run, whose
+        ``metrics.jsonl`` starts empty); the lines logged after it are set aside (:func:`set_aside_lines_after`)."""
+        resume = resume_step is not None
         self.enabled = enabled
         self.start = time.perf_counter()
         self.path = out_dir / "metrics.jsonl"
@@ -127,7 +130,7 @@ class MetricSinks:
         out_dir.mkdir(parents=True, exist_ok=True)
         if not resume and self.path.exists():
             self.path.unlink()
-        if resume and resume_step is not None:
+        if resume:
             set_aside_lines_after(self.path, resume_step)
         try:
             self._file = open(self.path, "a", buffering=1)  # line-buffered: a crash loses at most one line

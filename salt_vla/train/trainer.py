@@ -85,7 +85,6 @@ class Trainer:
             raise FileExistsError(f"{self.checkpoint_dir / 'last'} exists; resume, or choose another run.out_dir.")
         seed_everything(cfg.run.seed)  # identical initial weights on every rank (FSDP does not broadcast them)
         self.autocast, self.precision = build.autocast_factory(cfg.run.precision, self.device)
-
         self.base_train_set, base_val, clip_shape = build.base_datasets(cfg)
         self.task = task if task is not None else create_task(cfg)
         parts = self.task.build(TaskContext(cfg, self.info, self.base_train_set, base_val, clip_shape,
@@ -118,7 +117,7 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out_dir / "config.yaml", dump_yaml(cfg))
         self.sinks = MetricSinks(self.out_dir, enabled=self.info.is_main, tensorboard=cfg.run.tensorboard,
-                                 wandb_project=cfg.run.wandb_project, config=to_dict(cfg), resume=resumed,
+                                 wandb_project=cfg.run.wandb_project, config=to_dict(cfg),
                                  resume_step=self.state.step if resumed else None)
 
     # -- one step -------------------------------------------------------------------------------------
