@@ -191,20 +191,19 @@ def write_results(index: dict[str, Any], work: Path, results: Path) -> dict[str,
         (results / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
         for report_dir in sorted((work / "arms" / name).glob("eval*/report.json")):
             shutil.copyfile(report_dir, results / f"{name}.{report_dir.parent.name}.report.json")
-        brief[name] = {key: headline(summary, key) for key in ("evaluation",) if key in summary}
-        for n, variant in summary.get("evaluation_n_action_steps", {}).items():
-            brief[name][f"n_action_steps_{n}"] = {k: variant[k] for k in ("success_rate", "success_ci95", "episodes")}
+        brief[name] = {"evaluation": headline(summary)} if "evaluation" in summary else {}
         report = work / "arms" / name / "eval" / "report.json"
         if report.is_file():
             reports.append(EvalReport.read(report))
             names.append(name)
-        for n in summary.get("evaluation_n_action_steps", {}):
-            reports.append(EvalReport.read(work / "arms" / name / f"eval_n_action_steps_{n}" / "report.json"))
-            names.append(f"{name}@{n}")
-        for step, variant in summary.get("evaluation_checkpoints", {}).items():
-            brief[name][f"step_{step}"] = {k: variant[k] for k in ("success_rate", "success_ci95", "episodes")}
-            reports.append(EvalReport.read(work / "arms" / name / f"eval_step_{int(step):06d}" / "report.json"))
-            names.append(f"{name}@step{step}")
+        # Extra evaluations of the arm on the same seeds: (summary key, brief key, name in the comparison).
+        for key, brief_key, arm in (("evaluation_n_action_steps", "n_action_steps_{}", "{}@{}"),
+                                    ("evaluation_checkpoints", "step_{}", "{}@step{}")):
+            for value, variant in summary.get(key, {}).items():
+                brief[name][brief_key.format(value)] = {k: variant[k] for k in ("success_rate", "success_ci95",
+                                                                                "episodes")}
+                reports.append(EvalReport.read(Path(variant["report_dir"]) / "report.json"))
+                names.append(arm.format(name, value))
     index = {**{k: v for k, v in index.items() if k not in ("arms", "gpu_samples")}, "results": brief}
     if plan["baseline"] in names and len(names) > 1:
         comparison = compare_reports(reports, names=names, baseline=plan["baseline"])

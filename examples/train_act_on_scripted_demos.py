@@ -327,38 +327,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              **evaluation_summary(report, args.eval_seed, args.out / "eval")}
     timings["eval_s"] = time.perf_counter() - eval_start
     save()
-    if args.eval_temporal_ensemble is not None:
+    def extra_evaluation(model: Path, directory: str, **options: Any) -> dict[str, Any]:
+        """Evaluate ``model`` on the evaluation seeds into ``<out>/<directory>`` (no videos), timed as
+        ``<directory>_s``; ``options`` go to :func:`evaluate`."""
         phase = time.perf_counter()
-        ensemble_dir = args.out / "eval_temporal_ensemble"
-        report = evaluate(args, checkpoint, ensemble_dir, seed=args.eval_seed, episodes=args.eval_episodes,
-                          temporal_ensemble=args.eval_temporal_ensemble)
-        summary["evaluation_temporal_ensemble"] = {"coeff": args.eval_temporal_ensemble,
-                                                   **evaluation_summary(report, args.eval_seed, ensemble_dir)}
-        timings["eval_temporal_ensemble_s"] = time.perf_counter() - phase
+        report = evaluate(args, model, args.out / directory, seed=args.eval_seed, episodes=args.eval_episodes,
+                          **options)
+        timings[f"{directory}_s"] = time.perf_counter() - phase
+        return evaluation_summary(report, args.eval_seed, args.out / directory)
+
+    if args.eval_temporal_ensemble is not None:
+        summary["evaluation_temporal_ensemble"] = {"coeff": args.eval_temporal_ensemble, **extra_evaluation(
+            checkpoint, "eval_temporal_ensemble", temporal_ensemble=args.eval_temporal_ensemble)}
         save()
     for n in args.eval_n_action_steps:
-        variants = summary.setdefault("evaluation_n_action_steps", {})
-        if str(n) in variants:
-            continue
-        phase = time.perf_counter()
-        variant_dir = args.out / f"eval_n_action_steps_{n}"
-        report = evaluate(args, checkpoint, variant_dir, seed=args.eval_seed, episodes=args.eval_episodes,
-                          n_action_steps=n)
-        variants[str(n)] = evaluation_summary(report, args.eval_seed, variant_dir)
-        timings[f"eval_n_action_steps_{n}_s"] = time.perf_counter() - phase
+        summary.setdefault("evaluation_n_action_steps", {})[str(n)] = extra_evaluation(
+            checkpoint, f"eval_n_action_steps_{n}", n_action_steps=n)
         save()
     saved = {step: model for step, model, _ in checkpoints(train_dir)}
+    missing = [step for step in args.eval_checkpoints if step not in saved]
+    if missing:
+        raise SystemExit(f"--eval-checkpoints {missing}: the run has no checkpoint of these steps (it has "
+                         f"{sorted(saved)}); a time limit may have stopped it before.")
     for step in args.eval_checkpoints:
-        variants = summary.setdefault("evaluation_checkpoints", {})
-        if step not in saved:
-            raise SystemExit(f"--eval-checkpoints {step}: the run has no checkpoint of that step (it has "
-                             f"{sorted(saved)}); a time limit may have stopped it before.")
-        phase = time.perf_counter()
-        variant_dir = args.out / f"eval_step_{step:06d}"
-        report = evaluate(args, saved[step], variant_dir, seed=args.eval_seed, episodes=args.eval_episodes,
-                          name=f"act (scripted demos) step {step}")
-        variants[str(step)] = evaluation_summary(report, args.eval_seed, variant_dir)
-        timings[f"eval_step_{step}_s"] = time.perf_counter() - phase
+        summary.setdefault("evaluation_checkpoints", {})[str(step)] = extra_evaluation(
+            saved[step], f"eval_step_{step:06d}", name=f"act (scripted demos) step {step}")
         save()
     if args.val_episodes:
         # The success-vs-step curve on validation seeds, newest checkpoint first (a stopped run keeps those).
